@@ -1,0 +1,158 @@
+"""``ferry``: the command line.
+
+``ferry [global options] <selector> <action words> [options]`` where the
+selector is a service name, a glob or a comma list; or ``ferry doc [KEYWORD]``.
+Exit codes: 0 success, 1 action failed, 2 usage or configuration error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from daemon.cli import config_cmds
+from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
+from daemon.config.errors import ConfigError, closest
+from daemon.config.store import SelectorError
+
+
+@dataclass(frozen=True)
+class Action:
+    words: tuple[str, ...]
+    run: Callable[[argparse.Namespace, str], int]
+    options: tuple[str, ...]
+    help: str
+
+
+SERVICE_ACTIONS = (
+    Action(
+        ("validate", "config"),
+        config_cmds.validate_config,
+        (),
+        "check the configuration for every node of the service",
+    ),
+    Action(
+        ("print", "config"),
+        config_cmds.print_config,
+        ("eval", "impersonate"),
+        "show the configuration, or with --eval what a node will use",
+    ),
+    Action(
+        ("get",),
+        config_cmds.get_keyword,
+        ("kw", "eval", "impersonate"),
+        "print one keyword's value",
+    ),
+    Action(
+        ("set",),
+        config_cmds.set_keyword,
+        ("kw",),
+        "set keywords (validated first, written atomically)",
+    ),
+    Action(("unset",), config_cmds.unset_keyword, ("kw",), "remove keywords"),
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ferry",
+        description="Ferry cluster agent. ferry <selector> <action words> [options]; "
+        "ferry doc [KEYWORD].",
+        epilog="service actions: " + "; ".join(" ".join(a.words) for a in SERVICE_ACTIONS),
+    )
+    parser.add_argument(
+        "--config-dir", help="service configurations (default /etc/ferry, or FERRY_CONFIG_DIR)"
+    )
+    parser.add_argument(
+        "-o", "--output", choices=("text", "json"), default="text", help="output format"
+    )
+    parser.add_argument("--eval", action="store_true", help="evaluate for a node")
+    parser.add_argument("--impersonate", metavar="NODE", help="evaluate as NODE")
+    parser.add_argument(
+        "--kw",
+        action="append",
+        default=[],
+        metavar="SECTION.KW[=VALUE]",
+        help="keyword to get, set or unset",
+    )
+    parser.add_argument("--markdown", action="store_true", help="doc: the reference as markdown")
+    parser.add_argument("selector", help="service name, glob or comma list; or 'doc'")
+    parser.add_argument("words", nargs="*", help="action words")
+    return parser
+
+
+OPTION_FLAGS = {"eval": "--eval", "impersonate": "--impersonate", "kw": "--kw"}
+
+
+def _check_options(args: argparse.Namespace, action: Action) -> None:
+    for name, flag in OPTION_FLAGS.items():
+        value = getattr(args, name)
+        if value and name not in action.options:
+            raise UsageError(f"{flag} does not apply to '{' '.join(action.words)}'")
+
+
+def _find_action(words: list[str]) -> Action:
+    for action in SERVICE_ACTIONS:
+        if tuple(words) == action.words:
+            return action
+    said = " ".join(words) or "(nothing)"
+    hint = closest(said, [" ".join(a.words) for a in SERVICE_ACTIONS])
+    known = ", ".join(" ".join(a.words) for a in SERVICE_ACTIONS)
+    raise UsageError(f"unknown action {said!r}" + (f": {hint}" if hint else f" (known: {known})"))
+
+
+def run(argv: Sequence[str]) -> int:
+    """Parse argv and run; returns the exit code."""
+    args = _parser().parse_args(list(argv))
+    if args.selector == "doc":
+        return config_cmds.doc(args)
+    action = _find_action(args.words)
+    _check_options(args, action)
+    return action.run(args, args.selector)
+
+
+def _error(
+    as_json: bool, lines: list[str], code: int, issues: list[dict[str, object]] | None = None
+) -> int:
+    """Report a failure: JSON on stdout when asked, always readable lines on stderr."""
+    if as_json:
+        print(json.dumps({"error": "\n".join(lines), "issues": issues or []}, indent=2))
+    for line in lines:
+        print(line, file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console entry point; never shows a traceback unless FERRY_DEBUG is set."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    as_json = "json" in argv and any(a in ("-o", "--output") for a in argv)
+    try:
+        code = run(argv)
+    except UsageError as exc:
+        code = _error(as_json, [f"ferry: usage: {exc}"], EXIT_USAGE)
+    except SelectorError as exc:
+        code = _error(as_json, [f"ferry: {exc}"], EXIT_USAGE)
+    except ConfigError as exc:
+        code = _error(
+            as_json, [i.render() for i in exc.issues], EXIT_USAGE, [i.as_dict() for i in exc.issues]
+        )
+    except ActionFailed as exc:
+        code = _error(as_json, [f"ferry: {exc}"], EXIT_FAILED)
+    except KeyboardInterrupt:
+        code = _error(as_json, ["ferry: interrupted"], EXIT_FAILED)
+    except BrokenPipeError:
+        code = EXIT_OK
+    except Exception as exc:  # last resort: one line, never a traceback
+        if os.environ.get("FERRY_DEBUG"):
+            traceback.print_exc()
+        code = _error(
+            as_json,
+            [f"ferry: internal error: {type(exc).__name__}: {exc} (set FERRY_DEBUG=1 for details)"],
+            EXIT_FAILED,
+        )
+    sys.exit(code)

@@ -1,0 +1,1 @@
+"""Configuration engine: INI documents, keyword declarations, scoping, references, validation."""

@@ -1,0 +1,79 @@
+"""Where service configurations live: ``<config dir>/<name>.conf``, written atomically."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import re
+import socket
+import tempfile
+from pathlib import Path
+
+DEFAULT_CONFIG_DIR = "/etc/ferry"
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+
+
+class SelectorError(Exception):
+    """A service selector that matches nothing, or names an invalid service."""
+
+
+def config_dir(explicit: str | None = None) -> Path:
+    return Path(explicit or os.environ.get("FERRY_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+
+
+def local_nodename() -> str:
+    """This node's name: FERRY_NODENAME, else the short host name, lower case."""
+    return (os.environ.get("FERRY_NODENAME") or socket.gethostname().split(".")[0]).lower()
+
+
+def service_path(directory: Path, name: str) -> Path:
+    return directory / f"{name}.conf"
+
+
+def installed_services(directory: Path) -> list[str]:
+    if not directory.is_dir():
+        return []
+    return sorted(p.stem for p in directory.glob("*.conf") if p.stem != "node")
+
+
+def select(directory: Path, selector: str) -> list[str]:
+    """Expand ``svc1``, ``svc*`` or ``svc1,svc2`` into service names."""
+    names: list[str] = []
+    installed = installed_services(directory)
+    for word in filter(None, selector.split(",")):
+        if any(ch in word for ch in "*?["):
+            matched = fnmatch.filter(installed, word)
+            if not matched:
+                raise SelectorError(f"no service matches {word!r} in {directory}")
+            names += [m for m in matched if m not in names]
+            continue
+        if not _NAME_RE.match(word):
+            raise SelectorError(
+                f"{word!r} is not a valid service name (lower case letters, digits, '.', '_', '-')"
+            )
+        if word not in names:
+            names.append(word)
+    if not names:
+        raise SelectorError("empty service selector")
+    return names
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Replace path's content in one step: readers see the old or the new file, never half."""
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

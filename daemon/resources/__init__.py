@@ -1,0 +1,1 @@
+"""Resource drivers; each sub-package declares its keywords in ``manifest.py``."""

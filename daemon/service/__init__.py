@@ -1,0 +1,1 @@
+"""The service model: [DEFAULT] keywords, instances, actions."""

@@ -1,0 +1,1 @@
+"""Sync resource drivers; each sub-package declares its keywords in ``manifest.py``."""

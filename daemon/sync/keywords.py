@@ -1,0 +1,64 @@
+"""Keywords every sync resource accepts, whatever its driver."""
+
+from __future__ import annotations
+
+from daemon.config import converters as c
+from daemon.config.keywords import Inherit, Keyword, merge
+from daemon.resources.keywords import GENERIC, driver_type
+
+TYPES = ("rsync", "btrfs", "docker")
+
+SYNC_COMMON = merge(
+    GENERIC,
+    (
+        driver_type(TYPES, "rsync"),
+        Keyword(
+            "optional",
+            "Errors of this resource do not fail the action (sync resources are optional).",
+            c.BOOLEAN,
+            default=True,
+            scopable=True,
+        ),
+        Keyword(
+            "target",
+            "Where the data goes: nodes, drpnodes or both. The local node is never a target.",
+            c.LIST,
+            default=["nodes", "drpnodes"],
+            candidates=("nodes", "drpnodes"),
+            example="target = drpnodes",
+        ),
+        Keyword(
+            "schedule",
+            "When the scheduler runs 'sync all' for this resource.",
+            default="~04:00-06:00",
+            scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
+            default_keyword="sync_schedule",
+            example="schedule = @30",
+        ),
+        Keyword(
+            "sync_max_delay",
+            "Maximum age of the replicated data before the status turns down "
+            "(bare number: minutes).",
+            c.DURATION_MINUTES,
+            default=86400,
+            scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
+            example="sync_max_delay = 1d3h",
+        ),
+        Keyword(
+            "timeout",
+            "Time limit of one transfer to one target.",
+            c.DURATION,
+            default=7200,
+            scopable=True,
+        ),
+        Keyword(
+            "stall_timeout",
+            "A transfer that moves no byte for this long is killed (no-progress watchdog).",
+            c.DURATION,
+            default=300,
+            scopable=True,
+        ),
+    ),
+)

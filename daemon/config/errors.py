@@ -31,8 +31,7 @@ class ConfigIssue:
 
     def render(self) -> str:
         where = self.file or "<config>"
-        if self.line:
-            where += f":{self.line}"
+        where += f":{self.line}" if self.line else ":"
         parts = [where]
         if self.section:
             parts.append(f"[{self.section}]")
@@ -67,5 +66,5 @@ def closest(word: str, known: list[str] | tuple[str, ...] | set[str]) -> str:
     """A 'did you mean' hint for a misspelt word, or an empty string."""
     import difflib
 
-    matches = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.6)
+    matches = difflib.get_close_matches(word, sorted(known), n=1, cutoff=0.7)
     return f"did you mean {matches[0]!r}?" if matches else ""

@@ -89,6 +89,7 @@ def parse(text: str, path: str) -> Document:
     issues: list[ConfigIssue] = []
     current: Section | None = None
     last: Entry | None = None
+    skipping = False  # after a broken section header: its keywords are not reported again
     for number, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
         stripped = line.strip()
@@ -105,6 +106,7 @@ def parse(text: str, path: str) -> Document:
         if match:
             name = match.group("name").strip()
             last = None
+            skipping = True
             if not name:
                 issues.append(ConfigIssue("empty section name", file=path, line=number))
                 current = None
@@ -123,6 +125,7 @@ def parse(text: str, path: str) -> Document:
                 continue
             current = Section(name, number)
             sections[name] = current
+            skipping = False
             continue
         if stripped.startswith("["):
             issues.append(
@@ -133,7 +136,9 @@ def parse(text: str, path: str) -> Document:
                     hint="write [group#name]",
                 )
             )
-            current, last = None, None
+            current, last, skipping = None, None, True
+            continue
+        if skipping:
             continue
         match = _KEY_RE.match(stripped)
         if not match:

@@ -48,6 +48,7 @@ class BoundSection:
     group: str
     manifest: Manifest | None  # None for [env]
     variants: dict[str, dict[str, Entry]] = field(default_factory=dict)
+    rejected: set[str] = field(default_factory=set)  # keywords with an entry refused at binding
 
     @property
     def is_resource(self) -> bool:
@@ -165,6 +166,11 @@ class ServiceConfig:
 
     def _bind_entry(self, bound: BoundSection, entry: Entry) -> None:
         name, scope = split_key(entry.key)
+        if not self._accept_entry(bound, entry, name, scope):
+            bound.rejected.add(name)
+
+    def _accept_entry(self, bound: BoundSection, entry: Entry, name: str, scope: str) -> bool:
+        """Check one entry and file it under its keyword; False (and an issue) when refused."""
         if "@" in entry.key and not scope:
             self._issue(
                 "empty scope after '@'",
@@ -173,16 +179,16 @@ class ServiceConfig:
                 keyword=entry.key,
                 hint="write kw@<node>, kw@nodes or kw@drpnodes",
             )
-            return
+            return False
         if bound.manifest is None:  # [env]: free keys, any of them scopable
             self._add_variant(bound, name, scope, entry)
-            return
+            return True
         keyword, is_alias = bound.manifest.resolve(name)
         if keyword is None:
             known = bound.manifest.names()
             hint = closest(name, known)
             if not hint and bound.group == "DEFAULT":
-                hint = "resource keywords go in their [group#name] section"
+                hint = _resource_keyword_hint(name)
             self._issue(
                 f"unknown keyword for {self._kind(bound)}",
                 line=entry.line,
@@ -190,7 +196,7 @@ class ServiceConfig:
                 keyword=entry.key,
                 hint=hint,
             )
-            return
+            return False
         if is_alias:
             self._issue(
                 f"{name!r} is a deprecated spelling",
@@ -202,7 +208,7 @@ class ServiceConfig:
             )
         if scope and not keyword.scopable:
             if keyword.name == "type" and bound.is_resource:
-                return  # reported when the section was bound
+                return False  # reported when the section was bound
             self._issue(
                 "this keyword cannot be scoped",
                 line=entry.line,
@@ -210,7 +216,7 @@ class ServiceConfig:
                 keyword=entry.key,
                 hint=f"write one '{keyword.name} =' for every node",
             )
-            return
+            return False
         if scope and scope not in SCOPE_WORDS and scope != scope.lower():
             self._issue(
                 "node names are lower case",
@@ -219,7 +225,7 @@ class ServiceConfig:
                 keyword=entry.key,
                 hint=f"write {name}@{scope.lower()}",
             )
-            return
+            return False
         previous = bound.variants.get(keyword.name, {}).get(scope)
         if previous is not None:
             self._issue(
@@ -229,8 +235,9 @@ class ServiceConfig:
                 keyword=entry.key,
                 hint="keep one of the two spellings",
             )
-            return
+            return False
         self._add_variant(bound, keyword.name, scope, entry)
+        return True
 
     @staticmethod
     def _add_variant(bound: BoundSection, name: str, scope: str, entry: Entry) -> None:
@@ -268,7 +275,9 @@ class ServiceConfig:
     def _value_hint(keyword: Keyword) -> str:
         if keyword.example:
             return f"example: {keyword.example}"
-        return f"expects a {keyword.converter.name}"
+        if keyword.candidates:
+            return ""
+        return f"expects: {keyword.converter.name}"
 
     def _infer_topology(self) -> None:
         default = self.sections.get("DEFAULT")
@@ -536,6 +545,17 @@ class ServiceConfig:
         if link in chain:
             raise _Loop([*chain, link])
         return self._expand(entry.value, section, node, [*chain, link], unknown)
+
+
+def _resource_keyword_hint(name: str) -> str:
+    groups = sorted(
+        {m.group for g in GROUPS.values() for m in g.drivers.values() if name in m.by_name()}
+    )
+    if groups:
+        return (
+            f"{name} is a keyword of {', '.join(groups)}: it belongs in a [{groups[0]}#N] section"
+        )
+    return "see 'ferry doc DEFAULT' for the keywords of [DEFAULT]"
 
 
 def load_service(path: Path | str, context: EvalContext | None = None) -> ServiceConfig:

@@ -30,7 +30,8 @@ def _unique_sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     seen: set[tuple[object, ...]] = set()
     out: list[ConfigIssue] = []
     for issue in issues:
-        key = (issue.line, issue.section, issue.keyword, issue.message, issue.node)
+        # The same conversion error seen for several nodes is one problem.
+        key = (issue.line, issue.section, issue.keyword, issue.message)
         if key not in seen:
             seen.add(key)
             out.append(issue)
@@ -161,7 +162,12 @@ def _check_node(svc: ServiceConfig, node: str) -> list[ConfigIssue]:
                         hint="known: {nodename} {svcname} {rid} {var} {kw} {section.kw} {env.key}",
                     )
                 )
-            if keyword.required and text is None and value is None:
+            if (
+                keyword.required
+                and text is None
+                and value is None
+                and (keyword.name not in bound.rejected)
+            ):
                 issues.append(_missing(svc, bound, keyword.name, node))
         if bound.is_resource:
             issues += _check_links(svc, bound, node)

@@ -1,0 +1,36 @@
+"""Documentation comes from the keyword declarations and the README keeps up with them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.config.docs import manifests, reference_markdown
+from tests.unit.ferry_cli import ferry
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_readme_reference_is_generated_text() -> None:
+    text = README.read_text()
+    begin = text.index("<!-- BEGIN REFERENCE -->\n") + len("<!-- BEGIN REFERENCE -->\n")
+    end = text.index("<!-- END REFERENCE -->")
+    assert text[begin:end] == reference_markdown() + "\n", (
+        "README reference is stale: regenerate it with `ferry doc --markdown`"
+    )
+
+
+def test_every_keyword_has_help() -> None:
+    for manifest in manifests():
+        for keyword in manifest.keywords:
+            assert keyword.help.strip(), f"{manifest.label}.{keyword.name}"
+
+
+def test_doc_command() -> None:
+    result = ferry("doc", "sync.btrfs.src")
+    assert result.code == 0
+    assert "<label>:<subvolume path>" in result.out
+    result = ferry("doc", "flex_min")
+    assert "deprecated aliases: flex_min_nodes" in result.out
+    result = ferry("doc", "mnt_opts")
+    assert result.code == 2
+    assert "did you mean 'mnt_opt'" in result.err

@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench NAME` prints figures beside a baseline run alongside."""

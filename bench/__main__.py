@@ -1,0 +1,20 @@
+"""Entry point of the benchmarks; each benchmark registers in BENCHMARKS."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {}
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in BENCHMARKS:
+        known = ", ".join(sorted(BENCHMARKS)) or "none yet (they arrive with the sync drivers)"
+        print(f"usage: python -m bench NAME [options]; benchmarks: {known}", file=sys.stderr)
+        return 2
+    return BENCHMARKS[argv[0]](argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from daemon.cli import config_cmds
+from daemon.cli import config_cmds, instance_cmds
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.config.errors import ConfigError, closest
 from daemon.config.store import SelectorError
@@ -55,6 +55,30 @@ SERVICE_ACTIONS = (
         "set keywords (validated first, written atomically)",
     ),
     Action(("unset",), config_cmds.unset_keyword, ("kw",), "remove keywords"),
+    Action(
+        ("print", "status"),
+        instance_cmds.print_status,
+        (),
+        "the instance's status on this node: avail, overall, resources",
+    ),
+    Action(
+        ("start",),
+        instance_cmds.start,
+        ("local", "rid", "lock_wait"),
+        "start the resources in order; roll back on failure",
+    ),
+    Action(
+        ("stop",),
+        instance_cmds.stop,
+        ("local", "rid", "force", "lock_wait"),
+        "stop the resources in reverse order; standby ones stay up unless --force",
+    ),
+    Action(
+        ("startstandby",),
+        instance_cmds.startstandby,
+        ("local", "rid", "lock_wait"),
+        "start only the standby resources",
+    ),
 )
 
 
@@ -80,13 +104,33 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECTION.KW[=VALUE]",
         help="keyword to get, set or unset",
     )
+    parser.add_argument(
+        "--var-dir", help="state directory (default /var/lib/ferry, or FERRY_VAR_DIR)"
+    )
+    parser.add_argument("--local", action="store_true", help="act on this node directly")
+    parser.add_argument("--rid", action="append", default=[], help="only these resources")
+    parser.add_argument("--force", action="store_true", help="stop: also standby resources")
+    parser.add_argument(
+        "--lock-wait",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="how long to wait for another action on the service",
+    )
     parser.add_argument("--markdown", action="store_true", help="doc: the reference as markdown")
     parser.add_argument("selector", help="service name, glob or comma list; or 'doc'")
     parser.add_argument("words", nargs="*", help="action words")
     return parser
 
 
-OPTION_FLAGS = {"eval": "--eval", "impersonate": "--impersonate", "kw": "--kw"}
+OPTION_FLAGS = {
+    "eval": "--eval",
+    "impersonate": "--impersonate",
+    "kw": "--kw",
+    "local": "--local",
+    "rid": "--rid",
+    "force": "--force",
+}
 
 
 def _check_options(args: argparse.Namespace, action: Action) -> None:

@@ -1,0 +1,144 @@
+"""Instance commands run on this node: start, stop, startstandby, print status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
+from daemon.config import ini
+from daemon.config.errors import ConfigError
+from daemon.config.service import EvalContext, ServiceConfig
+from daemon.config.store import config_dir, local_nodename, select, service_path
+from daemon.config.validate import has_errors, validate
+from daemon.service.instance import ActionError, Instance, InstanceState
+from daemon.service.lock import LockBusy
+
+DEFAULT_VAR_DIR = "/var/lib/ferry"
+
+
+def var_dir(args: argparse.Namespace) -> Path:
+    return Path(args.var_dir or os.environ.get("FERRY_VAR_DIR") or DEFAULT_VAR_DIR)
+
+
+def _instances(args: argparse.Namespace, selector: str) -> list[Instance]:
+    directory = config_dir(args.config_dir)
+    node = local_nodename()
+    out = []
+    for name in select(directory, selector):
+        path = service_path(directory, name)
+        context = EvalContext(nodename=node, var_dir=str(var_dir(args)))
+        svc = ServiceConfig(ini.load(path), context=context)
+        errors = validate(svc)
+        if has_errors(errors):
+            raise ConfigError([i for i in errors if i.severity.value == "error"])
+        if node not in svc.members.all_nodes:
+            raise ActionFailed(
+                f"{name}: this node ({node}) is not in nodes or drpnodes "
+                f"({' '.join(svc.members.all_nodes)})"
+            )
+        out.append(Instance(svc, node, var_dir(args)))
+    return out
+
+
+class _ActionLog(logging.Handler):
+    """Prints the action's steps on stderr, one line each."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
+        print(f"{level}{record.getMessage()}", file=sys.stderr)
+
+
+def _with_action_log() -> None:
+    logger = logging.getLogger("ferry")
+    if not any(isinstance(h, _ActionLog) for h in logger.handlers):
+        logger.addHandler(_ActionLog())
+    logger.setLevel(logging.INFO)
+
+
+def _require_local(args: argparse.Namespace, action: str) -> None:
+    if not args.local:
+        raise UsageError(
+            f"'{action}' through the daemon is not available yet; run it on this node with --local"
+        )
+
+
+def _rids(args: argparse.Namespace) -> list[str] | None:
+    if not args.rid:
+        return None
+    return [rid for item in args.rid for rid in item.split(",") if rid]
+
+
+async def _act(instance: Instance, action: str, args: argparse.Namespace) -> InstanceState:
+    wait = float(args.lock_wait)
+    if action == "start":
+        return await instance.start(_rids(args), lock_wait=wait)
+    if action == "startstandby":
+        return await instance.start(_rids(args), standby_only=True, lock_wait=wait)
+    return await instance.stop(_rids(args), force=args.force, lock_wait=wait)
+
+
+def _run_action(args: argparse.Namespace, selector: str, action: str) -> int:
+    _require_local(args, action)
+    _with_action_log()
+    code = EXIT_OK
+    results = []
+    for instance in _instances(args, selector):
+        try:
+            state = asyncio.run(_act(instance, action, args))
+            results.append({"service": instance.name, "ok": True, "status": state.as_dict()})
+        except (ActionError, LockBusy) as exc:
+            print(f"{instance.name}: {action} failed: {exc}", file=sys.stderr)
+            results.append({"service": instance.name, "ok": False, "error": str(exc)})
+            code = EXIT_FAILED
+    if args.output == "json":
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2))
+    return code
+
+
+def start(args: argparse.Namespace, selector: str) -> int:
+    return _run_action(args, selector, "start")
+
+
+def stop(args: argparse.Namespace, selector: str) -> int:
+    return _run_action(args, selector, "stop")
+
+
+def startstandby(args: argparse.Namespace, selector: str) -> int:
+    return _run_action(args, selector, "startstandby")
+
+
+FLAG_LETTERS = (("monitor", "M"), ("disabled", "D"), ("optional", "O"), ("standby", "S"))
+
+
+def render_tree(state: InstanceState) -> str:
+    """The human view: service, instance, then one line per resource with flags and label."""
+    lines = [f"{state.service:<34} {state.overall}"]
+    lines.append("`- instances")
+    lines.append(f"   `- {state.node:<28} {state.avail:<10} overall {state.overall}")
+    rids = list(state.resources)
+    for index, rid in enumerate(rids):
+        res = state.resources[rid]
+        branch = "`-" if index == len(rids) - 1 else "|-"
+        flags = "".join(letter if getattr(res, name) else "." for name, letter in FLAG_LETTERS)
+        lines.append(f"      {branch} {rid:<14} {flags} {res.status:<10} {res.label}")
+        pad = "   " if index == len(rids) - 1 else "|  "
+        lines += [f"      {pad}   {entry}" for entry in res.log]
+    return "\n".join(lines)
+
+
+def print_status(args: argparse.Namespace, selector: str) -> int:
+    states = []
+    for instance in _instances(args, selector):
+        states.append(asyncio.run(instance.status()))
+    if args.output == "json":
+        data = [s.as_dict() for s in states]
+        print(json.dumps(data if len(data) > 1 else data[0], indent=2))
+    else:
+        print("\n\n".join(render_tree(s) for s in states))
+    return EXIT_OK

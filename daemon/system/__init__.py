@@ -1,0 +1,1 @@
+"""The edges that touch the host: external commands, mounts, namespaces."""

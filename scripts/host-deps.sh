@@ -15,6 +15,7 @@ PACKAGES=(
   iproute2           # netns, veth, bridge, macvlan, tc netem
   util-linux         # unshare, nsenter, losetup, mount
   procps             # ps, pkill-free process listing
+  iputils-ping       # duplicate-address probe before an ip resource starts
   python3-venv       # make test's virtualenv
 )
 

@@ -94,7 +94,7 @@ def start_sequence(resources: Iterable[tuple[str, str]]) -> list[str]:
         (rid for rid, after in pairs.items() if not after or after not in pairs), key=rank
     )
     dependents: dict[str, list[str]] = {}
-    for rid, after in sorted(pairs.items()):
+    for rid, after in sorted(pairs.items(), key=lambda pair: rank(pair[0])):
         if after and after in pairs:
             dependents.setdefault(after, []).append(rid)
     out: list[str] = []

@@ -1,0 +1,113 @@
+"""The fs driver: mount dev at mnt in this node's mount namespace."""
+
+from __future__ import annotations
+
+import os
+
+from daemon.resources.base import Resource, ResourceError, StatusReport
+from daemon.service.status import Status
+from daemon.system import mounts
+from daemon.system.command import CommandError, run
+
+MOUNT_TIMEOUT = 60.0
+
+
+def subvolume_of(options: str) -> str:
+    """The btrfs subvolume named by 'subvol=' in mount options, as a mountinfo root ('/data')."""
+    for option in options.split(","):
+        if option.startswith("subvol="):
+            return "/" + option.removeprefix("subvol=").strip("/")
+    return ""
+
+
+class Driver(Resource):
+    """A filesystem mounted at mnt from dev (a path, LABEL= or UUID=)."""
+
+    @property
+    def dev(self) -> str:
+        return str(self.values["dev"])
+
+    @property
+    def mnt(self) -> str:
+        return os.path.normpath(str(self.values["mnt"]))
+
+    @property
+    def options(self) -> str:
+        return str(self.values.get("mnt_opt") or "")
+
+    def label(self) -> str:
+        return f"{self.mnt} from {self.dev}"
+
+    async def _device(self) -> str:
+        """The device path; LABEL= and UUID= are resolved by blkid."""
+        for prefix, flag in (("LABEL=", "-L"), ("UUID=", "-U")):
+            if self.dev.startswith(prefix):
+                try:
+                    result = await run(["blkid", flag, self.dev[len(prefix) :]], timeout=20)
+                except CommandError:
+                    raise ResourceError(f"no device has {self.dev}") from None
+                return result.stdout.strip()
+        return self.dev
+
+    async def _rdev(self) -> int:
+        device = await self._device()
+        try:
+            st = os.stat(device)
+        except FileNotFoundError:
+            raise ResourceError(f"device {device} does not exist") from None
+        if not st.st_rdev:
+            raise ResourceError(f"{device} is not a block device")
+        return st.st_rdev
+
+    def _ours(self, mount: mounts.Mount, rdev: int) -> bool:
+        if mount.source_rdev() != rdev:
+            return False
+        wanted = subvolume_of(self.options)
+        return not wanted or mount.root == wanted
+
+    async def status(self) -> StatusReport:
+        mount = mounts.mounted_at(self.mnt)
+        if mount is None:
+            return StatusReport(Status.DOWN)
+        try:
+            rdev = await self._rdev()
+        except ResourceError as exc:
+            return StatusReport(Status.WARN, [f"warn: {self.mnt} is mounted, but {exc}"])
+        if self._ours(mount, rdev):
+            return StatusReport(Status.UP)
+        return StatusReport(
+            Status.WARN,
+            [f"warn: {self.mnt} is occupied by {mount.source} ({mount.fstype}, root {mount.root})"],
+        )
+
+    async def start(self) -> None:
+        rdev = await self._rdev()
+        current = mounts.mounted_at(self.mnt)
+        if current is not None:
+            if self._ours(current, rdev):
+                return
+            raise ResourceError(f"mount point {self.mnt} is occupied by {current.source}")
+        elsewhere = [
+            m.target for m in mounts.mounts() if self._ours(m, rdev) and m.target != self.mnt
+        ]
+        if elsewhere:
+            raise ResourceError(f"{self.dev} is already mounted at {elsewhere[0]}")
+        os.makedirs(self.mnt, exist_ok=True)
+        argv = ["mount"]
+        if self.values.get("type"):
+            argv += ["-t", str(self.values["type"])]
+        if self.options:
+            argv += ["-o", self.options]
+        argv += [await self._device(), self.mnt]
+        try:
+            await run(argv, timeout=MOUNT_TIMEOUT)
+        except CommandError as exc:
+            raise ResourceError(str(exc)) from None
+
+    async def stop(self) -> None:
+        if mounts.mounted_at(self.mnt) is None:
+            return
+        try:
+            await run(["umount", self.mnt], timeout=MOUNT_TIMEOUT)
+        except CommandError as exc:
+            raise ResourceError(str(exc)) from None

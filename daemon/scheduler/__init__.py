@@ -1,0 +1,1 @@
+"""Scheduler: when jobs (sync, status refresh) run (SPEC §5.4)."""

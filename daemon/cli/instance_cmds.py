@@ -142,3 +142,26 @@ def print_status(args: argparse.Namespace, selector: str) -> int:
     else:
         print("\n\n".join(render_tree(s) for s in states))
     return EXIT_OK
+
+
+def docker_passthrough(args: argparse.Namespace, selector: str) -> int:
+    """``ferry SVC docker -- ARGS``: the docker CLI against the service's engine.
+
+    The service-private engine is started when needed (its filesystem must be mounted),
+    so that an operator can load or inspect images: ``docker save IMG | ferry svc1 docker -- load``.
+    """
+    from daemon.resources.container_docker.engine import EngineError, engine_for
+
+    instances = _instances(args, selector)
+    if len(instances) != 1:
+        raise UsageError("docker takes exactly one service")
+    instance = instances[0]
+    engine = engine_for(instance.state_dir, instance.value("DEFAULT", "docker_data_dir"))
+    try:
+        asyncio.run(engine.ensure_started())
+    except EngineError as exc:
+        raise ActionFailed(str(exc)) from None
+    argv = ["docker", "-H", engine.url, *args.words[1:], *args.passthrough]
+    sys.stdout.flush()
+    os.execvp("docker", argv)
+    return EXIT_FAILED  # not reached

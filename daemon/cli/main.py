@@ -141,6 +141,8 @@ def _check_options(args: argparse.Namespace, action: Action) -> None:
 
 
 def _find_action(words: list[str]) -> Action:
+    if words[:1] == ["docker"]:
+        return next(a for a in SERVICE_ACTIONS if a.words == ("docker",))
     for action in SERVICE_ACTIONS:
         if tuple(words) == action.words:
             return action
@@ -152,11 +154,19 @@ def _find_action(words: list[str]) -> Action:
 
 def run(argv: Sequence[str]) -> int:
     """Parse argv and run; returns the exit code."""
-    args = _parser().parse_args(list(argv))
+    argv = list(argv)
+    passthrough: list[str] = []
+    if "--" in argv:  # what follows '--' goes untouched to the action (ferry SVC docker -- ARGS)
+        cut = argv.index("--")
+        argv, passthrough = argv[:cut], argv[cut + 1 :]
+    args = _parser().parse_intermixed_args(argv)
+    args.passthrough = passthrough
     if args.selector == "doc":
         return config_cmds.doc(args)
     action = _find_action(args.words)
     _check_options(args, action)
+    if args.passthrough and action.words != ("docker",):
+        raise UsageError(f"'{' '.join(action.words)}' takes nothing after '--'")
     return action.run(args, args.selector)
 
 

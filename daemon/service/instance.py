@@ -288,9 +288,10 @@ class Instance:
                 if resource.disabled or (resource.standby and not force):
                     continue
                 try:
-                    if (await resource.status()).status is Status.DOWN:
-                        continue
-                    log.info("%s %s: stop %s", self.name, resource.rid, resource.label())
+                    # Drivers' stop is idempotent: called even when down, so that a driver can
+                    # tidy up what it shares (the container driver stops an idle private engine).
+                    if (await resource.status()).status is not Status.DOWN:
+                        log.info("%s %s: stop %s", self.name, resource.rid, resource.label())
                     await resource.stop()
                 except (ResourceError, OSError) as exc:
                     if resource.optional:

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from daemon.cli import config_cmds, instance_cmds
+from daemon.cli import config_cmds, instance_cmds, sync_cmds
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.config.errors import ConfigError, closest
 from daemon.config.store import SelectorError
@@ -79,7 +79,37 @@ SERVICE_ACTIONS = (
         ("local", "rid", "lock_wait"),
         "start only the standby resources",
     ),
+    Action(
+        ("docker",),
+        instance_cmds.docker_passthrough,
+        (),
+        "run the docker CLI against the service's engine: ferry SVC docker -- ARGS",
+    ),
+    Action(
+        ("sync", "docker-peer"),
+        sync_cmds.docker_peer,
+        ("rid",),
+        "internal: the target side of a docker sync (run by the sender over ssh)",
+    ),
+    Action(
+        ("sync", "btrfs-peer"),
+        sync_cmds.btrfs_peer,
+        ("rid",),
+        "internal: the target side of a btrfs sync (run by the sender over ssh)",
+    ),
+    *(
+        Action(
+            ("sync", verb),
+            sync_cmds.sync,
+            ("local", "rid", "target"),
+            f"sync {verb}: replicate to the targets it covers",
+        )
+        for verb in sync_cmds.SYNC_VERBS
+    ),
 )
+
+
+PASSTHROUGH_ACTIONS = (("docker",), ("sync", "btrfs-peer"), ("sync", "docker-peer"))
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -110,6 +140,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--local", action="store_true", help="act on this node directly")
     parser.add_argument("--rid", action="append", default=[], help="only these resources")
     parser.add_argument("--force", action="store_true", help="stop: also standby resources")
+    parser.add_argument("--target", action="append", default=[], help="sync: only these nodes")
     parser.add_argument(
         "--lock-wait",
         type=float,
@@ -130,6 +161,7 @@ OPTION_FLAGS = {
     "local": "--local",
     "rid": "--rid",
     "force": "--force",
+    "target": "--target",
 }
 
 
@@ -165,7 +197,7 @@ def run(argv: Sequence[str]) -> int:
         return config_cmds.doc(args)
     action = _find_action(args.words)
     _check_options(args, action)
-    if args.passthrough and action.words != ("docker",):
+    if args.passthrough and action.words not in PASSTHROUGH_ACTIONS:
         raise UsageError(f"'{' '.join(action.words)}' takes nothing after '--'")
     return action.run(args, args.selector)
 

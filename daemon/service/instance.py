@@ -33,6 +33,9 @@ DRIVER_MODULES: dict[tuple[str, str], str] = {
     ("ip", "netns"): "daemon.resources.ip_netns.driver",
     ("ip", "host"): "daemon.resources.ip_host.driver",
     ("app", "forking"): "daemon.resources.app.driver",
+    ("sync", "rsync"): "daemon.sync.rsync.driver",
+    ("sync", "btrfs"): "daemon.sync.btrfs.driver",
+    ("sync", "docker"): "daemon.sync.docker.driver",
 }
 
 
@@ -153,7 +156,7 @@ class Instance:
         assert bound.manifest is not None
         module_name = DRIVER_MODULES.get((bound.group, bound.manifest.type))
         if module_name is None:
-            return None  # sync drivers act on sync actions only
+            return None
         values = {
             kw.name: self.config.value(rid, kw.name, self.node) for kw in bound.manifest.keywords
         }
@@ -202,7 +205,8 @@ class Instance:
 
     async def status(self) -> InstanceState:
         states = {}
-        for resource in self.ordered():
+        syncs = sorted((r for r in self.resources.values() if r.is_sync), key=lambda r: r.rid)
+        for resource in [*self.ordered(), *syncs]:
             states[resource.rid] = await self.resource_state(resource)
         return instance_status(self.name, self.node, states, self.sync_rids)
 

@@ -1,0 +1,138 @@
+"""Sync commands: ``ferry SVC sync all|nodes|drp|update|full`` and the btrfs peer side."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from typing import Any
+
+from daemon.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
+from daemon.cli.instance_cmds import _instances, _rids, _with_action_log
+from daemon.resources.base import ResourceError
+from daemon.service.instance import Instance
+from daemon.sync.base import SyncDriver, SyncRefused, TargetReport
+from daemon.sync.plan import ACTION_POOLS
+from daemon.sync.progress import Progress, human_bytes
+from daemon.sync.transport import Peers
+
+SYNC_VERBS = tuple(ACTION_POOLS)
+
+
+def _sync_resources(instance: Instance, rids: list[str] | None) -> list[SyncDriver]:
+    found = [r for r in instance.resources.values() if isinstance(r, SyncDriver)]
+    if rids:
+        unknown = [rid for rid in rids if rid not in {r.rid for r in found}]
+        if unknown:
+            raise UsageError(f"no sync resource {', '.join(unknown)} in {instance.name}")
+        found = [r for r in found if r.rid in rids]
+    return [r for r in found if not r.disabled]
+
+
+def _terminal_progress(progress: Progress) -> None:
+    print(f"\r\033[K{progress.line()}", end="", file=sys.stderr, flush=True)
+
+
+async def _run_sync(
+    instance: Instance, verb: str, rids: list[str] | None, targets: list[str] | None
+) -> list[TargetReport]:
+    peers = Peers()
+    reports: list[TargetReport] = []
+    try:
+        for resource in _sync_resources(instance, rids):
+            try:
+                reports += await resource.sync(verb, peers, targets)
+            except SyncRefused as exc:
+                reports.append(TargetReport(resource.rid, "-", False, "skipped", reason=str(exc)))
+            except ResourceError as exc:
+                reports.append(TargetReport(resource.rid, "-", False, "failed", reason=str(exc)))
+    finally:
+        await peers.close()
+    return reports
+
+
+def sync(args: argparse.Namespace, selector: str) -> int:
+    """Run a sync action on this node for every selected service and sync resource."""
+    verb = args.words[1] if len(args.words) > 1 else ""
+    if verb not in SYNC_VERBS:
+        raise UsageError(f"sync takes one of: {', '.join(SYNC_VERBS)}")
+    if not args.local:
+        raise UsageError("'sync' through the daemon is not available yet; run it with --local")
+    _with_action_log()
+    if sys.stderr.isatty() and args.output != "json":
+        SyncDriver.progress_reporter = staticmethod(_terminal_progress)
+    targets = [t for item in args.target for t in item.split(",") if t] or None
+    out: list[dict[str, Any]] = []
+    code = EXIT_OK
+    for instance in _instances(args, selector):
+        reports = asyncio.run(_run_sync(instance, verb, _rids(args), targets))
+        if sys.stderr.isatty() and args.output != "json":
+            print("\r\033[K", end="", file=sys.stderr)
+        for report in reports:
+            out.append({"service": instance.name, **report.as_dict()})
+            if not report.ok:
+                code = EXIT_FAILED
+            if args.output != "json":
+                print(_report_line(instance.name, report))
+    if args.output == "json":
+        print(json.dumps(out, indent=2))
+    return code
+
+
+def _report_line(service: str, report: TargetReport) -> str:
+    head = f"{service} {report.rid} -> {report.target}: {report.mode}"
+    if report.ok:
+        return f"{head}, {human_bytes(report.bytes)} in {report.seconds:.1f}s" + (
+            f" ({report.reason})" if report.reason else ""
+        )
+    return f"{head}: {report.reason}"
+
+
+def btrfs_peer(args: argparse.Namespace, selector: str) -> int:
+    """The target side of a btrfs sync, run by the sender over ssh: list or receive."""
+    from daemon.sync.btrfs.driver import for_peer, peer_list, peer_receive
+
+    verb = args.passthrough[0] if args.passthrough else ""
+    rids = _rids(args) or []
+    if verb not in ("list", "receive") or len(rids) != 1:
+        raise UsageError("sync btrfs-peer --rid RID -- list|receive")
+    instance = _instances(args, selector)[0]
+    resource = instance.resources.get(rids[0])
+    driver = for_peer(resource)
+    if verb == "list":
+        print(json.dumps(asyncio.run(peer_list(driver))))
+        return EXIT_OK
+    try:
+        warnings = asyncio.run(peer_receive(driver, sys.stdin.fileno()))
+    except ResourceError as exc:
+        print(f"ferry: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return EXIT_OK
+
+
+def docker_peer(args: argparse.Namespace, selector: str) -> int:
+    """The target side of a docker sync, run by the sender over ssh: have or load."""
+    import os
+
+    from daemon.sync.docker.driver import for_peer, peer_engine_url, peer_have
+
+    verb = args.passthrough[0] if args.passthrough else ""
+    rids = _rids(args) or []
+    if verb not in ("have", "load") or len(rids) != 1:
+        raise UsageError("sync docker-peer --rid RID -- have|load")
+    instance = _instances(args, selector)[0]
+    driver = for_peer(instance.resources.get(rids[0]))
+    try:
+        if verb == "have":
+            print(json.dumps(asyncio.run(peer_have(driver))))
+            return EXIT_OK
+        url = asyncio.run(peer_engine_url(driver))
+    except ResourceError as exc:
+        print(f"ferry: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    sys.stdout.flush()
+    os.execvp("docker", ["docker", "-H", url, "load"])
+    return EXIT_FAILED  # not reached

@@ -1,0 +1,313 @@
+"""What every sync driver shares: targets, who may send, the split-brain guard, stamps,
+status, one sync at a time, the no-progress watchdog and the overall timeout.
+
+A driver only implements :meth:`SyncDriver.transfer` (and :meth:`SyncDriver.check_target`
+when it has target preconditions): plan, execute and verify one transfer to one target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import sys
+import time
+from abc import abstractmethod
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from daemon.resources.base import Resource, ResourceError, StatusReport
+from daemon.service.status import Status
+from daemon.sync import plan, stamps
+from daemon.sync.progress import Progress, running_transfer
+from daemon.sync.transport import Peers, TransportError
+
+log = logging.getLogger("ferry.sync")
+
+GUARD_TIMEOUT = 60.0
+
+
+class SyncRefused(Exception):
+    """This node must not send (not running the service, not the flex primary, ...)."""
+
+
+class TransferSkipped(Exception):
+    """A target is skipped, with the reason (guard, dstfs, ...)."""
+
+
+@dataclass
+class TransferResult:
+    """What a driver's transfer moved."""
+
+    bytes: int
+    mode: str  # "full" or "incremental"
+    reason: str = ""  # why full, or what was special
+
+
+@dataclass
+class TargetReport:
+    rid: str
+    target: str
+    ok: bool
+    mode: str  # full, incremental, skipped, failed
+    bytes: int = 0
+    seconds: float = 0.0
+    reason: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rid": self.rid,
+            "target": self.target,
+            "ok": self.ok,
+            "mode": self.mode,
+            "bytes": self.bytes,
+            "seconds": round(self.seconds, 3),
+            "reason": self.reason,
+        }
+
+
+def remote_ferry() -> str:
+    """Ferry's CLI on peers: installed at the same path on every node."""
+    return str(Path(sys.executable).with_name("ferry"))
+
+
+class SyncDriver(Resource):
+    """A sync resource: it takes no part in start/stop, it acts on sync actions."""
+
+    progress_reporter: Callable[[Progress], None] | None = None
+
+    # Start and stop do nothing for sync resources -------------------------------------------
+
+    async def start(self) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+    # Facts ------------------------------------------------------------------------------------
+
+    @property
+    def pools(self) -> list[str]:
+        return list(self.values.get("target") or [])
+
+    def targets(self, action: str = "all") -> list[str]:
+        return plan.targets(self.instance.config.members, self.pools, self.instance.node, action)
+
+    @property
+    def max_delay(self) -> float:
+        return float(self.values["sync_max_delay"])
+
+    @property
+    def sync_dir(self) -> Path:
+        return stamps.sync_dir(self.state_dir, self.rid)
+
+    async def local_up(self) -> bool:
+        """Is the service up here? Judged on all non-sync, non-app resources."""
+        judged = [
+            r
+            for r in self.instance.resources.values()
+            if not r.is_sync and r.group != "app" and not r.disabled and not r.optional
+        ]
+        if not judged:
+            return False
+        for resource in judged:
+            if (await resource.status()).status is not Status.UP:
+                return False
+        return True
+
+    async def refusal(self) -> str:
+        topology = str(self.instance.value("DEFAULT", "topology"))
+        members = self.instance.config.members
+        return plan.sender_refusal(members, topology, self.instance.node, await self.local_up())
+
+    # Status -----------------------------------------------------------------------------------
+
+    async def status(self) -> StatusReport:
+        targets = self.targets()
+        now = time.time()
+        running = running_transfer(self.sync_dir / "progress.json")
+        if not targets:
+            return StatusReport(Status.NA, ["info: no target"])
+        members = self.instance.config.members
+        pooled = {n for pool in self.pools for n in getattr(members, pool, ())}
+        if await self.refusal():
+            if self.instance.node not in pooled:
+                return StatusReport(Status.NA, ["info: neither the sender nor a target here"])
+            status, lines = plan.receiver_status(
+                stamps.read(stamps.received_path(self.state_dir, self.rid)), now, self.max_delay
+            )
+        else:
+            sent = {t: stamps.read(stamps.sent_path(self.state_dir, self.rid, t)) for t in targets}
+            status, lines = plan.sender_status(sent, now, self.max_delay)
+        if running is not None:
+            lines.insert(0, f"info: transfer running: {_running_text(running)}")
+            if status is Status.DOWN:
+                status = Status.WARN  # late, but being caught up: not a false alarm
+        return StatusReport(status, lines)
+
+    def last_success(self) -> dict[str, stamps.Stamp | None]:
+        return {
+            t: stamps.read(stamps.sent_path(self.state_dir, self.rid, t)) for t in self.targets()
+        }
+
+    # The action -------------------------------------------------------------------------------
+
+    async def sync(
+        self, action: str, peers: Peers, only_targets: list[str] | None = None
+    ) -> list[TargetReport]:
+        """Run one sync action for this resource: every covered target, in order."""
+        targets = self.targets(action)
+        if only_targets:
+            targets = [t for t in targets if t in only_targets]
+        if not targets:
+            return []
+        reason = await self.refusal()
+        if reason:
+            raise SyncRefused(reason)
+        with self._one_at_a_time():
+            reports = []
+            for target in targets:
+                reports.append(await self._sync_target(target, action == "full", peers))
+            return reports
+
+    def _one_at_a_time(self) -> _SyncLock:
+        return _SyncLock(self.sync_dir / "lock", self.rid)
+
+    async def _sync_target(self, target: str, full: bool, peers: Peers) -> TargetReport:
+        began = time.time()
+        try:
+            await self._guard(target, peers)
+            await self.check_target(target, peers)
+        except (TransferSkipped, TransportError) as exc:
+            log.warning("%s %s -> %s: skipped: %s", self.instance.name, self.rid, target, exc)
+            return TargetReport(self.rid, target, False, "skipped", reason=str(exc))
+        progress = Progress(target, path=self.sync_dir / "progress.json")
+        try:
+            result = await self._bounded(self.transfer(target, full, peers, progress), progress)
+        except (ResourceError, TransportError, TimeoutError) as exc:
+            log.error("%s %s -> %s: failed: %s", self.instance.name, self.rid, target, exc)
+            return TargetReport(
+                self.rid, target, False, "failed", progress.moved, time.time() - began, str(exc)
+            )
+        finally:
+            progress.clear()
+        ended = time.time()
+        stamp = stamps.Stamp(
+            began, ended, result.bytes, ended - began, result.mode, self.instance.node, target
+        )
+        stamps.write(stamps.sent_path(self.state_dir, self.rid, target), stamp)
+        await self._stamp_target(target, stamp, peers)
+        if result.reason:
+            log.info("%s %s -> %s: %s", self.instance.name, self.rid, target, result.reason)
+        return TargetReport(
+            self.rid, target, True, result.mode, result.bytes, ended - began, result.reason
+        )
+
+    async def _bounded(self, work: Awaitable[TransferResult], progress: Progress) -> TransferResult:
+        """Run a transfer under the overall timeout and the no-progress watchdog."""
+        timeout = float(self.values["timeout"])
+        stall = float(self.values["stall_timeout"])
+        task = asyncio.ensure_future(work)
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    done, _ = await asyncio.wait({task}, timeout=1.0)
+                    if done:
+                        return task.result()
+                    if self.progress_reporter is not None:
+                        self.progress_reporter(progress)
+                    progress.publish()
+                    if progress.stalled_for() > stall:
+                        raise ResourceError(f"no progress for {stall:g}s: transfer killed")
+        except TimeoutError:
+            raise ResourceError(f"transfer timed out after {timeout:g}s") from None
+        finally:
+            if not task.done():
+                task.cancel()
+                try:
+                    await task
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+    async def _guard(self, target: str, peers: Peers) -> None:
+        """Refuse to write into a target that runs the service or whose state is unknown."""
+        argv = [
+            remote_ferry(),
+            "--config-dir", str(Path(self.instance.config.doc.path).parent),
+            "--var-dir", str(self.instance.var_dir),
+            self.instance.name, "print", "status", "-o", "json",
+        ]  # fmt: skip
+        try:
+            result = await peers.run(target, argv, timeout=GUARD_TIMEOUT)
+            avail = json.loads(result.stdout)["avail"] if result.ok else None
+        except (TransportError, ValueError, KeyError, TypeError):
+            avail = None
+        refusal = plan.target_refusal(avail)
+        if refusal:
+            raise TransferSkipped(refusal)
+
+    async def _stamp_target(self, target: str, stamp: stamps.Stamp, peers: Peers) -> None:
+        path = stamps.received_path(self.state_dir, self.rid)
+        script = (
+            f'mkdir -p "{path.parent}" && cat > "{path}.tmp" && sync "{path}.tmp" '
+            f'&& mv "{path}.tmp" "{path}"'
+        )
+        result = await peers.run(
+            target, ["sh", "-c", script], timeout=GUARD_TIMEOUT, input=stamp.to_json().encode()
+        )
+        if not result.ok:
+            log.warning("%s %s: cannot stamp %s: %s", self.instance.name, self.rid, target,
+                        result.stderr.strip())  # fmt: skip
+
+    # What drivers implement -------------------------------------------------------------------
+
+    async def check_target(self, target: str, peers: Peers) -> None:
+        """Raise TransferSkipped when target cannot receive (dstfs missing, ...)."""
+
+    @abstractmethod
+    async def transfer(
+        self, target: str, full: bool, peers: Peers, progress: Progress
+    ) -> TransferResult:
+        """Move the data to target; leave the target's previous copy intact on failure."""
+
+
+class _SyncLock:
+    """One sync of a resource at a time on this node (flock, dropped by the kernel on death)."""
+
+    def __init__(self, path: Path, rid: str) -> None:
+        self.path = path
+        self.rid = rid
+        self.fd = -1
+
+    def __enter__(self) -> _SyncLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(self.fd)
+            raise SyncRefused(f"a sync of {self.rid} is already running (pid {holder})") from None
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, str(os.getpid()).encode(), 0)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        os.ftruncate(self.fd, 0)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def _running_text(data: dict[str, object]) -> str:
+    from daemon.sync.progress import human_bytes
+
+    text = f"{data.get('target')}: {human_bytes(float(str(data.get('bytes', 0))))}"
+    if data.get("rate"):
+        text += f", {human_bytes(float(str(data['rate'])))}/s"
+    if data.get("eta") is not None:
+        text += f", ETA {data['eta']}s"
+    return text

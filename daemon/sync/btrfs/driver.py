@@ -1,0 +1,169 @@
+"""The btrfs sync driver: snapshot, incremental send, receive, verify, rotate, refresh.
+
+Plan (which parent to send from) is pure (``plan.py``); the side operations are in
+``side.py``; the target's side runs as ``ferry SVC sync btrfs-peer`` over ssh, so
+the same code acts on both ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from daemon.resources.base import ResourceError
+from daemon.sync.base import SyncDriver, TransferResult, remote_ferry
+from daemon.sync.btrfs import side as sides
+from daemon.sync.btrfs.plan import (
+    Snapshot,
+    common_parent,
+    full_send_reason,
+    obsolete,
+    snapshot_name,
+)
+from daemon.sync.progress import Progress
+from daemon.sync.transport import Peers
+from daemon.system.command import kill
+
+log = logging.getLogger("ferry.sync")
+CHUNK = 256 * 1024
+PEER_TIMEOUT = 300.0
+
+
+class Driver(SyncDriver):
+    """A btrfs subvolume replicated by snapshots and send/receive."""
+
+    def label(self) -> str:
+        return f"{self.values['src']} to {self.values['dst']} on {' '.join(self.pools)}"
+
+    def work_dir(self) -> Path:
+        return self.sync_dir / "btrfs"
+
+    def _peer_argv(self, verb: str) -> list[str]:
+        return [
+            remote_ferry(),
+            "--config-dir", str(Path(self.instance.config.doc.path).parent),
+            "--var-dir", str(self.instance.var_dir),
+            self.instance.name, "sync", "btrfs-peer", "--rid", self.rid, "--", verb,
+        ]  # fmt: skip
+
+    async def _remote_snapshots(self, target: str, peers: Peers) -> list[Snapshot]:
+        result = await peers.run(target, self._peer_argv("list"), timeout=PEER_TIMEOUT)
+        if not result.ok:
+            raise ResourceError(f"{target}: {result.stderr.strip() or 'btrfs-peer list failed'}")
+        try:
+            return [Snapshot(**item) for item in json.loads(result.stdout)]
+        except (ValueError, TypeError) as exc:
+            raise ResourceError(f"{target}: unreadable snapshot list: {exc}") from None
+
+    async def transfer(
+        self, target: str, full: bool, peers: Peers, progress: Progress
+    ) -> TransferResult:
+        if self.values.get("recursive"):
+            raise ResourceError("recursive = true is not supported by this version of Ferry")
+        label, subvolume = sides.parse_location(str(self.values["src"]))
+        async with sides.opened(
+            label, subvolume, self.work_dir(), self.instance.name, self.rid
+        ) as side:
+            remote = await self._remote_snapshots(target, peers)
+            local = await side.snapshots()
+            parent = None if full else common_parent(local, remote)
+            reason = "full send: requested (sync full)" if full else ""
+            if parent is None and not reason:
+                reason = full_send_reason(local, remote)
+            name = snapshot_name(side.base, datetime.now(UTC))
+            path = await side.snapshot(name)
+            try:
+                moved = await self._send(path, parent, side, target, peers, progress)
+            except BaseException:
+                await side.delete([name])  # never sent: the previous common pair stays
+                raise
+            await side.delete(obsolete(await side.snapshots(), keep=name))
+        if reason:
+            log.info("%s %s -> %s: %s", self.instance.name, self.rid, target, reason)
+        return TransferResult(moved, "full" if parent is None else "incremental", reason)
+
+    async def _send(
+        self,
+        path: Path,
+        parent: Snapshot | None,
+        side: sides.Side,
+        target: str,
+        peers: Peers,
+        progress: Progress,
+    ) -> int:
+        argv = ["btrfs", "send", "-q"]
+        if parent is not None:
+            argv += ["-p", str(side.snap_dir / parent.name)]
+        argv.append(str(path))
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert proc.stdout is not None and proc.stderr is not None
+        stdout = proc.stdout
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := await stdout.read(CHUNK):
+                yield chunk
+
+        try:
+            result = await peers.pipe_to(target, self._peer_argv("receive"), chunks(), progress.add)
+            err = await proc.stderr.read()
+            await proc.wait()
+        except BaseException:
+            await kill(proc)
+            raise
+        if proc.returncode != 0:
+            raise ResourceError(f"btrfs send: exit {proc.returncode}: {err.decode().strip()}")
+        if not result.ok:
+            raise ResourceError(f"{target}: receive failed: {result.stderr.strip()[-800:]}")
+        return progress.moved
+
+
+async def peer_list(driver: Driver) -> list[dict[str, Any]]:
+    """Target side: the snapshots this node holds for the resource."""
+    label, subvolume = sides.parse_location(str(driver.values["dst"]))
+    async with sides.opened(
+        label, subvolume, driver.work_dir(), driver.instance.name, driver.rid
+    ) as side:
+        return [{"name": s.name, "uuid": s.uuid, "received_uuid": s.received_uuid}
+                for s in await side.snapshots()]  # fmt: skip
+
+
+async def peer_receive(driver: Driver, stdin_fd: int) -> list[str]:
+    """Target side: receive a send stream from stdin, verify, rotate, refresh the data."""
+    label, subvolume = sides.parse_location(str(driver.values["dst"]))
+    async with sides.opened(
+        label, subvolume, driver.work_dir(), driver.instance.name, driver.rid
+    ) as side:
+        incoming = await side.clean_incoming()
+        proc = await asyncio.create_subprocess_exec(
+            "btrfs", "receive", "-q", str(incoming),
+            stdin=stdin_fd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            await side.clean_incoming()
+            raise ResourceError(f"btrfs receive: exit {proc.returncode}: {err.decode().strip()}")
+        received = [p for p in incoming.iterdir()]
+        if len(received) != 1:
+            raise ResourceError(f"btrfs receive left {len(received)} subvolumes, expected 1")
+        await side.verify_received(received[0])
+        final = side.snap_dir / received[0].name
+        received[0].rename(final)  # the rotation: one rename, atomic
+        warnings = await side.refresh_data(final)
+        await side.delete(obsolete(await side.snapshots(), keep=final.name))
+        return warnings
+
+
+def for_peer(driver: object) -> Driver:
+    if not isinstance(driver, Driver):
+        raise ResourceError("not a btrfs sync resource")
+    return driver

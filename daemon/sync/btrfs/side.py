@@ -1,0 +1,212 @@
+"""One side of a btrfs replication on this node: the sender's or the receiver's operations.
+
+The filesystem is named by its label *as mounted on this node*: it is found among the
+btrfs mounts of this node's mount namespace, never by a global device scan that
+could find another node's disk. Ferry mounts the filesystem's top level privately
+(under the resource's state dir) while it works, and unmounts it afterwards.
+
+Layout in the filesystem's top level::
+
+    <subvolume>                           the writable data (dst on the target)
+    .ferry/<svc>/<rid>/<base>@<stamp>     read-only snapshots
+    .ferry/<svc>/<rid>/.incoming/         receive in progress (cleaned at the next run)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from daemon.resources.base import ResourceError
+from daemon.sync.btrfs.plan import Snapshot, ordered
+from daemon.system import mounts
+from daemon.system.command import CommandError, run
+
+BTRFS_TIMEOUT = 120.0
+
+
+def parse_location(value: str) -> tuple[str, str]:
+    """``'svc1:data'`` -> ``('svc1', 'data')``."""
+    label, sep, path = value.partition(":")
+    if not sep or not label or not path.strip("/"):
+        raise ResourceError(f"{value!r} is not <label>:<subvolume path>")
+    return label, path.strip("/")
+
+
+async def _btrfs(*args: str, timeout: float = BTRFS_TIMEOUT) -> str:
+    try:
+        return (await run(["btrfs", *args], timeout=timeout)).stdout
+    except CommandError as exc:
+        raise ResourceError(str(exc)) from None
+
+
+async def device_of_label(label: str) -> str:
+    """The device of the btrfs labelled ``label`` among this node's mounts."""
+    seen: set[str] = set()
+    for mount in mounts.mounts():
+        if mount.fstype != "btrfs" or mount.source in seen:
+            continue
+        seen.add(mount.source)
+        try:
+            found = (await _btrfs("filesystem", "label", mount.target, timeout=20)).strip()
+        except ResourceError:
+            continue
+        if found == label:
+            return mount.source
+    raise ResourceError(
+        f"no mounted btrfs filesystem labelled {label!r} on this node "
+        "(on a DRP node, mount it as a standby fs: standby@drpnodes = true)"
+    )
+
+
+def parse_subvolume_show(text: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.strip().partition(":")
+        if sep:
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+@dataclass
+class Side:
+    """The btrfs filesystem of one side, with its top level mounted at ``top``."""
+
+    label: str
+    device: str  # the block device, as this node's mount table names it
+    subvolume: str  # path of the data subvolume in the top level
+    snap_dir: Path  # absolute, under top
+    top: Path
+
+    @property
+    def data(self) -> Path:
+        return self.top / self.subvolume
+
+    @property
+    def base(self) -> str:
+        return self.subvolume.replace("/", "_")
+
+    async def info(self, path: Path) -> dict[str, str]:
+        return parse_subvolume_show(await _btrfs("subvolume", "show", str(path)))
+
+    async def snapshots(self) -> list[Snapshot]:
+        if not self.snap_dir.is_dir():
+            return []
+        found = []
+        for entry in sorted(self.snap_dir.iterdir()):
+            if entry.name.startswith(".") or not entry.is_dir():
+                continue
+            fields = await self.info(entry)
+            received = fields.get("Received UUID", "-")
+            found.append(
+                Snapshot(
+                    entry.name,
+                    fields.get("UUID", ""),
+                    "" if received in ("-", "") else received,
+                )
+            )
+        return ordered(found)
+
+    async def snapshot(self, name: str) -> Path:
+        """A read-only snapshot of the data subvolume, named name."""
+        if not self.data.is_dir():
+            raise ResourceError(f"no subvolume {self.subvolume} in btrfs {self.label!r}")
+        self.snap_dir.mkdir(parents=True, exist_ok=True)
+        path = self.snap_dir / name
+        await _btrfs("subvolume", "snapshot", "-r", str(self.data), str(path))
+        return path
+
+    async def delete(self, names: list[str]) -> None:
+        for name in names:
+            path = self.snap_dir / name
+            if path.exists():
+                await _btrfs("subvolume", "delete", str(path))
+
+    async def clean_incoming(self) -> Path:
+        """The receive area, emptied of what an interrupted receive left."""
+        incoming = self.snap_dir / ".incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        for entry in incoming.iterdir():
+            await _btrfs("property", "set", "-ts", str(entry), "ro", "false")
+            await _btrfs("subvolume", "delete", str(entry))
+        return incoming
+
+    async def verify_received(self, path: Path) -> None:
+        fields = await self.info(path)
+        flags = fields.get("Flags", "")
+        if "readonly" not in flags:
+            raise ResourceError(f"received {path.name} is not read-only: incomplete receive")
+        if fields.get("Received UUID", "-") in ("-", ""):
+            raise ResourceError(f"received {path.name} has no received uuid: incomplete receive")
+
+    async def refresh_data(self, snapshot: Path) -> list[str]:
+        """Make the writable data subvolume a fresh snapshot of ``snapshot``.
+
+        The new subvolume is made beside the old one, then swapped in by renames; the
+        mounts of the old one are moved to the new one (so a standby mount shows the new
+        data). Returns warnings (an old subvolume still busy is removed at the next run).
+        """
+        warnings: list[str] = []
+        parent = self.data.parent
+        fresh = parent / f".{self.data.name}.ferry-new"
+        old = parent / f".{self.data.name}.ferry-old"
+        for leftover in (fresh, old):
+            if leftover.exists():
+                try:
+                    await _btrfs("subvolume", "delete", str(leftover))
+                except ResourceError as exc:
+                    warnings.append(f"cannot remove {leftover.name} yet: {exc}")
+                    if leftover == old:
+                        return warnings  # keep the current data: try again next run
+        await _btrfs("subvolume", "snapshot", str(snapshot), str(fresh))
+        root = "/" + self.subvolume
+        users = [
+            m for m in mounts.mounts()
+            if m.fstype == "btrfs" and m.root == root and m.source == self.device
+        ]  # fmt: skip
+        if self.data.exists():
+            os.rename(self.data, old)
+        os.rename(fresh, self.data)
+        for mount in users:
+            options = _remount_options(mount.options, self.subvolume)
+            try:
+                await run(["umount", "-l", mount.target], timeout=60)
+                await run(["mount", "-o", options, mount.source, mount.target], timeout=60)
+            except CommandError as exc:
+                warnings.append(f"cannot move the mount at {mount.target}: {exc}")
+        if old.exists():
+            try:
+                await _btrfs("subvolume", "delete", str(old))
+            except ResourceError:
+                warnings.append(f"previous {self.subvolume} is busy: removed at the next run")
+        return warnings
+
+
+def _remount_options(options: str, subvolume: str) -> str:
+    kept = [o for o in options.split(",") if o and not o.startswith(("subvol=", "subvolid="))]
+    return ",".join([*kept, f"subvol={subvolume}"])
+
+
+@contextlib.asynccontextmanager
+async def opened(
+    label: str, subvolume: str, work_dir: Path, svc: str, rid: str
+) -> AsyncIterator[Side]:
+    """Mount the top level of the btrfs labelled ``label`` privately while working on it."""
+    device = await device_of_label(label)
+    top = work_dir / "top"
+    top.mkdir(parents=True, exist_ok=True)
+    if mounts.mounted_at(str(top)) is not None:
+        with contextlib.suppress(CommandError):
+            await run(["umount", str(top)], timeout=60)
+    try:
+        await run(["mount", "-o", "subvolid=5", device, str(top)], timeout=60)
+    except CommandError as exc:
+        raise ResourceError(f"cannot mount the top level of {label!r}: {exc}") from None
+    try:
+        yield Side(label, device, subvolume, top / ".ferry" / svc / rid, top)
+    finally:
+        with contextlib.suppress(CommandError):
+            await run(["umount", str(top)], timeout=60)

@@ -1,0 +1,250 @@
+"""The docker sync driver: the images of the service's containers, in the targets' engine.
+
+For each target: ask which images and layer chains its engine for the service
+already holds; an image it holds is skipped; for the others, ``docker save`` here,
+drop from the archive the layers the target has (``layers.py``), stream the rest
+over ssh into ``docker load`` in the target's engine, then verify the image id
+there. When a reduced archive does not load, the whole image is sent, and the
+reason logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiodocker
+
+from daemon.resources.base import ResourceError, StatusReport
+from daemon.resources.container_docker.driver import Driver as Container
+from daemon.resources.container_docker.engine import API_TIMEOUT, Engine, EngineError, engine_for
+from daemon.service.status import Status
+from daemon.sync.base import SyncDriver, TransferResult, remote_ferry
+from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
+from daemon.sync.progress import Progress
+from daemon.sync.transport import Peers
+from daemon.system.command import CommandError, run
+
+log = logging.getLogger("ferry.sync")
+PEER_TIMEOUT = 300.0
+SAVE_TIMEOUT = 1800.0
+CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class LocalImage:
+    ref: str  # as the container resource names it
+    id: str
+    diff_ids: list[str]
+    size: int
+
+
+class Driver(SyncDriver):
+    """Images of the service's docker containers, replicated layer by layer."""
+
+    def label(self) -> str:
+        return (
+            f"images of {', '.join(self.image_refs()) or 'no container'} on {' '.join(self.pools)}"
+        )
+
+    def image_refs(self) -> list[str]:
+        refs = []
+        for resource in self.instance.resources.values():
+            if (
+                isinstance(resource, Container)
+                and not resource.disabled
+                and resource.image not in refs
+            ):
+                refs.append(resource.image)
+        return refs
+
+    def engine(self) -> Engine:
+        return engine_for(self.state_dir, self.instance.value("DEFAULT", "docker_data_dir"))
+
+    def _missing_path(self) -> Path:
+        return self.sync_dir / "missing.json"
+
+    async def status(self) -> StatusReport:
+        report = await super().status()
+        try:
+            missing = json.loads(self._missing_path().read_text())
+        except (OSError, ValueError):
+            missing = {}
+        lacking = {t: imgs for t, imgs in missing.items() if imgs and t in self.targets()}
+        if lacking and report.status in (Status.UP, Status.DOWN, Status.NA):
+            report.log.insert(
+                0, "warn: " + "; ".join(f"{t} lacks {', '.join(i)}" for t, i in lacking.items())
+            )
+            report.status = Status.WARN
+        return report
+
+    async def local_images(self) -> list[LocalImage]:
+        engine = self.engine()
+        try:
+            await engine.ensure_started()
+        except EngineError as exc:
+            raise ResourceError(str(exc)) from None
+        images = []
+        async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
+            for ref in self.image_refs():
+                try:
+                    data = await docker.images.inspect(ref)
+                except aiodocker.DockerError as exc:
+                    raise ResourceError(f"image {ref} is not in {engine.describe()}: {exc.message}")
+                images.append(
+                    LocalImage(ref, data["Id"], list(data["RootFS"]["Layers"]), int(data["Size"]))
+                )
+        return images
+
+    def _peer_argv(self, verb: str) -> list[str]:
+        return [
+            remote_ferry(),
+            "--config-dir", str(Path(self.instance.config.doc.path).parent),
+            "--var-dir", str(self.instance.var_dir),
+            self.instance.name, "sync", "docker-peer", "--rid", self.rid, "--", verb,
+        ]  # fmt: skip
+
+    async def target_holdings(self, target: str, peers: Peers) -> dict[str, list[str]]:
+        result = await peers.run(target, self._peer_argv("have"), timeout=PEER_TIMEOUT)
+        if not result.ok:
+            raise ResourceError(f"{target}: {result.stderr.strip() or 'docker-peer have failed'}")
+        try:
+            data = json.loads(result.stdout)
+            return {"images": list(data["images"]), "chains": list(data["chains"])}
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ResourceError(f"{target}: unreadable answer: {exc}") from None
+
+    async def transfer(
+        self, target: str, full: bool, peers: Peers, progress: Progress
+    ) -> TransferResult:
+        images = await self.local_images()
+        have = await self.target_holdings(target, peers)
+        present, chains = set(have["images"]), set(have["chains"])
+        todo = [img for img in images if full or img.id not in present]
+        progress.total = sum(img.size for img in todo) or None
+        moved, reasons, any_full = 0, [], False
+        for image in todo:
+            skip = set() if full else omittable(image.diff_ids, chains)
+            sent, whole, reason = await self._send_image(image, skip, target, peers, progress)
+            moved += sent
+            any_full = any_full or whole
+            if reason:
+                reasons.append(reason)
+        after = await self.target_holdings(target, peers)
+        missing = [img.ref for img in images if img.id not in set(after["images"])]
+        self._record_missing(target, missing)
+        if missing:
+            raise ResourceError(f"{target} still lacks {', '.join(missing)} after loading")
+        mode = "full" if any_full else "incremental"
+        if not todo:
+            reasons.append(f"{target} already holds every image")
+        return TransferResult(moved, mode, "; ".join(reasons))
+
+    def _record_missing(self, target: str, missing: list[str]) -> None:
+        path = self._missing_path()
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            data = {}
+        data[target] = missing
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data))
+
+    async def _send_image(
+        self, image: LocalImage, skip: set[str], target: str, peers: Peers, progress: Progress
+    ) -> tuple[int, bool, str]:
+        """Send one image; returns (bytes, whole image?, reason)."""
+        with tempfile.TemporaryDirectory(dir=self._spool_dir()) as tmp:
+            saved = Path(tmp) / "image.tar"
+            await self._save(image.ref, saved)
+            if skip:
+                reduced = Path(tmp) / "reduced.tar"
+                stats = await asyncio.to_thread(reduce_archive, saved, reduced, skip)
+                ok, sent, error = await self._load(reduced, target, peers, progress)
+                if ok:
+                    return (
+                        sent,
+                        False,
+                        (
+                            f"{image.ref}: sent {stats.kept} layer(s), "
+                            f"{stats.omitted} already on {target}"
+                        ),
+                    )
+                log.warning(
+                    "%s %s -> %s: reduced archive of %s did not load (%s): sending it whole",
+                    self.instance.name, self.rid, target, image.ref, error,
+                )  # fmt: skip
+            ok, sent, error = await self._load(saved, target, peers, progress)
+            if not ok:
+                raise ResourceError(f"{target}: docker load of {image.ref} failed: {error}")
+            reason = f"{image.ref}: whole image" + (
+                " (reduced archive refused)" if skip else " (no layer in common)"
+            )
+            return sent, True, reason
+
+    def _spool_dir(self) -> str:
+        path = self.sync_dir / "spool"
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
+
+    async def _save(self, ref: str, dest: Path) -> None:
+        engine = self.engine()
+        try:
+            await run(
+                ["docker", "-H", engine.url, "save", "-o", str(dest), ref], timeout=SAVE_TIMEOUT
+            )
+        except CommandError as exc:
+            raise ResourceError(f"docker save {ref}: {exc}") from None
+
+    async def _load(
+        self, archive: Path, target: str, peers: Peers, progress: Progress
+    ) -> tuple[bool, int, str]:
+        """Stream an archive into the target's engine: (loaded?, bytes sent, error)."""
+        start = progress.moved
+
+        async def chunks() -> AsyncIterator[bytes]:
+            with archive.open("rb") as handle:
+                while chunk := await asyncio.to_thread(handle.read, CHUNK):
+                    yield chunk
+
+        result = await peers.pipe_to(target, self._peer_argv("load"), chunks(), progress.add)
+        error = "" if result.ok else (result.stderr.strip() or result.stdout.strip())[-500:]
+        return result.ok, progress.moved - start, error
+
+
+async def peer_have(driver: Driver) -> dict[str, list[str]]:
+    """Target side: the images and layer chains of this node's engine for the service."""
+    engine = driver.engine()
+    try:
+        await engine.ensure_started()
+    except EngineError as exc:
+        raise ResourceError(str(exc)) from None
+    images: list[str] = []
+    chains: set[str] = set()
+    async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
+        for summary in await docker.images.list(all=True):
+            data = await docker.images.inspect(summary["Id"])
+            images.append(data["Id"])
+            chains.update(chain_ids(data["RootFS"].get("Layers") or []))
+    return {"images": images, "chains": sorted(chains)}
+
+
+async def peer_engine_url(driver: Driver) -> str:
+    """Target side: the engine to load into, started when needed."""
+    engine = driver.engine()
+    try:
+        await engine.ensure_started()
+    except EngineError as exc:
+        raise ResourceError(str(exc)) from None
+    return str(engine.url)
+
+
+def for_peer(driver: object) -> Driver:
+    if not isinstance(driver, Driver):
+        raise ResourceError("not a docker sync resource")
+    return driver

@@ -1,0 +1,66 @@
+"""Sync stamps: when the last successful transfer to (or from) a node started, and what it moved.
+
+The sender keeps one stamp per target; the target keeps the stamp of what it
+received. Both are written atomically and survive restarts. The start time is
+what matters: the data is as old as the moment its transfer began.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from daemon.config.store import write_atomically
+
+
+@dataclass(frozen=True)
+class Stamp:
+    started: float  # epoch seconds
+    ended: float
+    bytes: int
+    seconds: float
+    mode: str  # "full" or "incremental"
+    source: str
+    target: str
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Stamp:
+        data = json.loads(text)
+        return cls(
+            started=float(data["started"]),
+            ended=float(data["ended"]),
+            bytes=int(data["bytes"]),
+            seconds=float(data["seconds"]),
+            mode=str(data["mode"]),
+            source=str(data["source"]),
+            target=str(data["target"]),
+        )
+
+
+def sync_dir(state_dir: Path, rid: str) -> Path:
+    return state_dir / "sync" / rid
+
+
+def sent_path(state_dir: Path, rid: str, target: str) -> Path:
+    return sync_dir(state_dir, rid) / "sent" / f"{target}.json"
+
+
+def received_path(state_dir: Path, rid: str) -> Path:
+    return sync_dir(state_dir, rid) / "received.json"
+
+
+def read(path: Path) -> Stamp | None:
+    """The stamp at path; None when absent or unreadable (a torn file is never written)."""
+    try:
+        return Stamp.from_json(path.read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def write(path: Path, stamp: Stamp) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomically(path, stamp.to_json() + "\n")

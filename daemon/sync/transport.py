@@ -1,0 +1,123 @@
+"""The ssh transport to peers: asyncssh, root key authentication, known hosts, one connection
+per peer reused by every transfer, timeouts everywhere, streaming with back-pressure."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+
+import asyncssh
+
+CONNECT_TIMEOUT = 10.0
+CHUNK = 256 * 1024
+
+
+class TransportError(Exception):
+    """A peer cannot be reached, or a remote command failed."""
+
+
+@dataclass(frozen=True)
+class RemoteResult:
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0
+
+
+def quote(argv: Sequence[str]) -> str:
+    return shlex.join(argv)
+
+
+class Peers:
+    """ssh connections to peers, opened on first use and reused."""
+
+    def __init__(self, user: str = "root", known_hosts: str | None = None) -> None:
+        self.user = user
+        self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
+        self._conns: dict[str, asyncssh.SSHClientConnection] = {}
+        self._lock = asyncio.Lock()
+
+    async def connect(self, node: str) -> asyncssh.SSHClientConnection:
+        async with self._lock:
+            conn = self._conns.get(node)
+            if conn is not None and not conn.is_closed():
+                return conn
+            try:
+                conn = await asyncssh.connect(
+                    node,
+                    username=self.user,
+                    known_hosts=self.known_hosts,
+                    connect_timeout=CONNECT_TIMEOUT,
+                    keepalive_interval=10,
+                    keepalive_count_max=3,
+                )
+            except (OSError, asyncssh.Error, TimeoutError) as exc:
+                raise TransportError(f"cannot reach {node} over ssh: {exc}") from None
+            self._conns[node] = conn
+            return conn
+
+    async def run(
+        self, node: str, argv: Sequence[str], *, timeout: float, input: bytes | None = None
+    ) -> RemoteResult:
+        """Run argv on node; the result carries the exit code (no exception on failure)."""
+        conn = await self.connect(node)
+        try:
+            async with asyncio.timeout(timeout):
+                done = await conn.run(quote(argv), input=input, encoding=None, check=False)
+        except TimeoutError:
+            raise TransportError(f"{node}: {quote(argv)} timed out after {timeout:g}s") from None
+        except (OSError, asyncssh.Error) as exc:
+            raise TransportError(f"{node}: {quote(argv)}: {exc}") from None
+        return RemoteResult(
+            done.returncode if done.returncode is not None else -1,
+            _text(done.stdout),
+            _text(done.stderr),
+        )
+
+    async def pipe_to(
+        self,
+        node: str,
+        argv: Sequence[str],
+        source: AsyncIterator[bytes],
+        on_bytes: Callable[[int], None],
+    ) -> RemoteResult:
+        """Stream source into argv's stdin on node, with back-pressure; the caller bounds time."""
+        conn = await self.connect(node)
+        try:
+            process = await conn.create_process(quote(argv), encoding=None)
+        except (OSError, asyncssh.Error) as exc:
+            raise TransportError(f"{node}: cannot start {quote(argv)}: {exc}") from None
+        try:
+            async for chunk in source:
+                process.stdin.write(chunk)
+                await process.stdin.drain()
+                on_bytes(len(chunk))
+            process.stdin.write_eof()
+            done = await process.wait(check=False)
+        except BaseException:
+            process.kill()
+            raise
+        return RemoteResult(
+            done.returncode if done.returncode is not None else -1,
+            _text(done.stdout),
+            _text(done.stderr),
+        )
+
+    async def close(self) -> None:
+        for conn in self._conns.values():
+            conn.close()
+        for conn in self._conns.values():
+            await conn.wait_closed()
+        self._conns.clear()
+
+
+def _text(data: object) -> str:
+    if isinstance(data, bytes):
+        return data.decode(errors="replace")
+    return str(data or "")

@@ -1,0 +1,147 @@
+"""Pure replication decisions: targets, who sends, the guard, stamp-based status, btrfs parents,
+docker layer chains and archive reduction."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from daemon.config.scoping import Membership
+from daemon.service.status import Status
+from daemon.sync import plan
+from daemon.sync.btrfs.plan import (
+    Snapshot,
+    common_parent,
+    full_send_reason,
+    obsolete,
+    snapshot_name,
+)
+from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
+from daemon.sync.stamps import Stamp, read, write
+
+M = Membership(nodes=("n1", "n2"), drpnodes=("n3",), flex_primary="n2", drp_flex_primary="n3")
+
+
+@pytest.mark.parametrize(
+    ("pools", "local", "action", "expected"),
+    [
+        (["nodes", "drpnodes"], "n1", "all", ["n2", "n3"]),
+        (["drpnodes"], "n1", "all", ["n3"]),
+        (["nodes", "drpnodes"], "n1", "nodes", ["n2"]),
+        (["nodes", "drpnodes"], "n1", "drp", ["n3"]),
+        (["nodes"], "n1", "drp", []),
+        (["nodes", "drpnodes"], "n3", "all", ["n1", "n2"]),
+        (["drpnodes"], "n3", "all", []),
+    ],
+)
+def test_targets(pools: list[str], local: str, action: str, expected: list[str]) -> None:
+    assert plan.targets(M, pools, local, action) == expected
+
+
+@pytest.mark.parametrize(
+    ("topology", "local", "up", "refused_with"),
+    [
+        ("failover", "n1", True, ""),
+        ("failover", "n1", False, "not up on n1"),
+        ("flex", "n2", True, ""),
+        ("flex", "n1", True, "not the flex primary (n2)"),
+        ("flex", "n3", True, ""),
+        ("flex", "n2", False, "not up on n2"),
+    ],
+)
+def test_sender_refusal(topology: str, local: str, up: bool, refused_with: str) -> None:
+    reason = plan.sender_refusal(M, topology, local, up)
+    assert (reason == "") == (refused_with == "")
+    assert refused_with in reason
+
+
+@pytest.mark.parametrize(
+    ("avail", "refused"),
+    [
+        (None, True),
+        ("up", True),
+        ("warn", True),
+        ("down", False),
+        ("stdby up", False),
+        ("n/a", False),
+    ],
+)
+def test_target_guard(avail: str | None, refused: bool) -> None:
+    assert bool(plan.target_refusal(avail)) is refused
+
+
+def stamp(started: float) -> Stamp:
+    return Stamp(started, started + 5, 100, 5.0, "full", "n1", "n3")
+
+
+def test_sender_status() -> None:
+    now = 10_000.0
+    assert plan.sender_status({}, now, 60)[0] is Status.NA
+    assert plan.sender_status({"n3": stamp(now - 30)}, now, 60)[0] is Status.UP
+    status, log = plan.sender_status({"n3": stamp(now - 90), "n2": stamp(now - 1)}, now, 60)
+    assert status is Status.DOWN and log[0] == "warn: late: n3"
+    assert plan.sender_status({"n3": None}, now, 60)[0] is Status.DOWN
+
+
+def test_receiver_status() -> None:
+    now = 10_000.0
+    assert plan.receiver_status(stamp(now - 30), now, 60)[0] is Status.UP
+    assert plan.receiver_status(stamp(now - 90), now, 60)[0] is Status.WARN
+    assert plan.receiver_status(None, now, 60)[0] is Status.WARN
+
+
+def test_stamps_round_trip(tmp_path: Path) -> None:
+    path = tmp_path / "a" / "b.json"
+    write(path, stamp(5.0))
+    assert read(path) == stamp(5.0)
+    path.write_text("{torn")
+    assert read(path) is None
+    assert read(tmp_path / "absent.json") is None
+
+
+def snap(minute: int, uuid: str, received: str = "") -> Snapshot:
+    name = snapshot_name("data", datetime(2026, 11, 25, 1, minute, tzinfo=UTC))
+    return Snapshot(name, uuid, received)
+
+
+def test_common_parent_is_the_newest_shared() -> None:
+    local = [snap(1, "u1"), snap(2, "u2"), snap(3, "u3")]
+    remote = [snap(1, "r1", "u1"), snap(2, "r2", "u2")]
+    assert common_parent(local, remote) == local[1]
+    assert common_parent(local, []) is None
+    assert "no snapshot received" in full_send_reason(local, [])
+    assert "chain was broken" in full_send_reason(local, [snap(1, "r9", "zz")])
+    assert obsolete(local, keep=local[2].name) == [local[0].name, local[1].name]
+
+
+def test_chain_ids_and_omittable() -> None:
+    diffs = ["sha256:a", "sha256:b", "sha256:c"]
+    chains = chain_ids(diffs)
+    assert chains[0] == "sha256:a"
+    assert chains[1] == "sha256:" + hashlib.sha256(b"sha256:a sha256:b").hexdigest()
+    # the target holds the base (a, b): only c travels
+    assert omittable(diffs, set(chains[:2])) == {"sha256:a", "sha256:b"}
+    # the same diff on another chain is not enough
+    assert omittable(diffs, {chain_ids(["sha256:x", "sha256:b"])[1]}) == set()
+
+
+def test_reduce_archive_drops_present_layers(tmp_path: Path) -> None:
+    layers = {"l1/layer.tar": b"base" * 1000, "l2/layer.tar": b"app" * 10}
+    source = tmp_path / "image.tar"
+    with tarfile.open(source, "w") as tar:
+        for name, data in [*layers.items(), ("manifest.json", json.dumps([{}]).encode())]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    base_digest = "sha256:" + hashlib.sha256(layers["l1/layer.tar"]).hexdigest()
+    dest = tmp_path / "reduced.tar"
+    stats = reduce_archive(source, dest, {base_digest})
+    assert (stats.kept, stats.omitted) == (1, 1)
+    with tarfile.open(dest) as tar:
+        assert sorted(tar.getnames()) == ["l2/layer.tar", "manifest.json"]

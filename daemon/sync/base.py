@@ -112,6 +112,11 @@ class SyncDriver(Resource):
             for r in self.instance.resources.values()
             if not r.is_sync and r.group != "app" and not r.disabled and not r.optional
         ]
+        if not judged:  # a service of app resources only: judged on its apps
+            judged = [
+                r for r in self.instance.resources.values()
+                if r.group == "app" and not r.disabled and not r.optional
+            ]  # fmt: skip
         if not judged:
             return False
         for resource in judged:
@@ -127,20 +132,19 @@ class SyncDriver(Resource):
     # Status -----------------------------------------------------------------------------------
 
     async def status(self) -> StatusReport:
-        targets = self.targets()
         now = time.time()
         running = running_transfer(self.sync_dir / "progress.json")
-        if not targets:
-            return StatusReport(Status.NA, ["info: no target"])
         members = self.instance.config.members
         pooled = {n for pool in self.pools for n in getattr(members, pool, ())}
         if await self.refusal():
             if self.instance.node not in pooled:
                 return StatusReport(Status.NA, ["info: neither the sender nor a target here"])
-            status, lines = plan.receiver_status(
-                stamps.read(stamps.received_path(self.state_dir, self.rid)), now, self.max_delay
-            )
+            received = stamps.read(stamps.received_path(self.state_dir, self.rid))
+            status, lines = plan.receiver_status(received, now, self.max_delay)
         else:
+            targets = self.targets()
+            if not targets:
+                return StatusReport(Status.NA, ["info: no target"])
             sent = {t: stamps.read(stamps.sent_path(self.state_dir, self.rid, t)) for t in targets}
             status, lines = plan.sender_status(sent, now, self.max_delay)
         if running is not None:
@@ -201,8 +205,6 @@ class SyncDriver(Resource):
         )
         stamps.write(stamps.sent_path(self.state_dir, self.rid, target), stamp)
         await self._stamp_target(target, stamp, peers)
-        if result.reason:
-            log.info("%s %s -> %s: %s", self.instance.name, self.rid, target, result.reason)
         return TargetReport(
             self.rid, target, True, result.mode, result.bytes, ended - began, result.reason
         )

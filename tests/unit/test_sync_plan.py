@@ -115,9 +115,18 @@ def test_common_parent_is_the_newest_shared() -> None:
     remote = [snap(1, "r1", "u1"), snap(2, "r2", "u2")]
     assert common_parent(local, remote) == local[1]
     assert common_parent(local, []) is None
-    assert "no snapshot received" in full_send_reason(local, [])
+    assert "holds no snapshot" in full_send_reason(local, [])
     assert "chain was broken" in full_send_reason(local, [snap(1, "r9", "zz")])
     assert obsolete(local, keep=local[2].name) == [local[0].name, local[1].name]
+
+
+def test_common_parent_the_way_back() -> None:
+    """After a DR activation n3 sends back: its received snapshot pairs with n1's original."""
+    n1 = [snap(1, "u1")]
+    n3 = [snap(1, "r1", "u1"), snap(5, "r5")]
+    assert common_parent(n3, n1) == n3[0]
+    # both received the same snapshot from a third node
+    assert common_parent([snap(1, "a", "x")], [snap(1, "b", "x")]) is not None
 
 
 def test_chain_ids_and_omittable() -> None:

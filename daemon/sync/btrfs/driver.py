@@ -143,21 +143,23 @@ async def peer_receive(driver: Driver, stdin_fd: int) -> list[str]:
     async with sides.opened(
         label, subvolume, driver.work_dir(), driver.instance.name, driver.rid
     ) as side:
-        incoming = await side.clean_incoming()
+        for leftover in await side.clean_incomplete():
+            log.info("removed %s, left by an interrupted receive", leftover)
+        before = {p.name for p in side.snap_dir.iterdir()} if side.snap_dir.is_dir() else set()
+        side.snap_dir.mkdir(parents=True, exist_ok=True)
         proc = await asyncio.create_subprocess_exec(
-            "btrfs", "receive", "-q", str(incoming),
+            "btrfs", "receive", "-q", str(side.snap_dir),
             stdin=stdin_fd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )  # fmt: skip
         _, err = await proc.communicate()
         if proc.returncode != 0:
-            await side.clean_incoming()
+            await side.clean_incomplete()
             raise ResourceError(f"btrfs receive: exit {proc.returncode}: {err.decode().strip()}")
-        received = [p for p in incoming.iterdir()]
-        if len(received) != 1:
-            raise ResourceError(f"btrfs receive left {len(received)} subvolumes, expected 1")
-        await side.verify_received(received[0])
-        final = side.snap_dir / received[0].name
-        received[0].rename(final)  # the rotation: one rename, atomic
+        new = [p for p in side.snap_dir.iterdir() if sides.is_subvolume(p) and p.name not in before]
+        if len(new) != 1:
+            raise ResourceError(f"btrfs receive made {len(new)} subvolumes, expected 1")
+        final = new[0]
+        await side.verify_received(final)
         warnings = await side.refresh_data(final)
         await side.delete(obsolete(await side.snapshots(), keep=final.name))
         return warnings

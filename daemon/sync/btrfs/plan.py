@@ -35,18 +35,28 @@ def ordered(snapshots: Sequence[Snapshot]) -> list[Snapshot]:
 
 
 def common_parent(local: Sequence[Snapshot], remote: Sequence[Snapshot]) -> Snapshot | None:
-    """The newest local snapshot that the target holds (its uuid is a remote received_uuid)."""
-    received = {s.received_uuid for s in remote if s.received_uuid}
+    """The newest local snapshot whose content the target also holds.
+
+    A pair is common when one side received the other's snapshot (uuid equals received
+    uuid, either way: the way back after a DR activation needs no full resend) or both
+    received the same snapshot from a third node.
+    """
+    remote_uuids = {s.uuid for s in remote if s.uuid}
+    remote_received = {s.received_uuid for s in remote if s.received_uuid}
     for snap in reversed(ordered(local)):
-        if snap.uuid in received:
+        if snap.uuid in remote_received:
+            return snap
+        if snap.received_uuid and (
+            snap.received_uuid in remote_uuids or snap.received_uuid in remote_received
+        ):
             return snap
     return None
 
 
 def full_send_reason(local: Sequence[Snapshot], remote: Sequence[Snapshot]) -> str:
     """Why no incremental send is possible (logged with every full send)."""
-    if not [s for s in remote if s.received_uuid]:
-        return "full send: the target holds no snapshot received from us"
+    if not ordered(remote):
+        return "full send: the target holds no snapshot of this resource"
     if not ordered(local):
         return "full send: no previous snapshot on this node"
     return "full send: no snapshot in common with the target (the chain was broken)"

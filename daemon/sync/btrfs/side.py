@@ -8,8 +8,12 @@ could find another node's disk. Ferry mounts the filesystem's top level privatel
 Layout in the filesystem's top level::
 
     <subvolume>                           the writable data (dst on the target)
-    .ferry/<svc>/<rid>/<base>@<stamp>     read-only snapshots
-    .ferry/<svc>/<rid>/.incoming/         receive in progress (cleaned at the next run)
+    .ferry/<svc>/<rid>/<base>@<stamp>     read-only snapshots (sent or received)
+
+A receive lands in the snapshot directory under the sender's snapshot name (btrfs
+cannot move a read-only subvolume to another directory); until it is verified
+(read-only, received uuid set) nothing uses it, and a writable entry there is what
+an interrupted receive left, removed at the next run.
 """
 
 from __future__ import annotations
@@ -62,6 +66,14 @@ async def device_of_label(label: str) -> str:
     )
 
 
+def is_subvolume(path: Path) -> bool:
+    """The root directory of every btrfs subvolume has inode number 256."""
+    try:
+        return path.is_dir() and path.stat().st_ino == 256
+    except OSError:
+        return False
+
+
 def parse_subvolume_show(text: str) -> dict[str, str]:
     fields: dict[str, str] = {}
     for line in text.splitlines():
@@ -97,7 +109,7 @@ class Side:
             return []
         found = []
         for entry in sorted(self.snap_dir.iterdir()):
-            if entry.name.startswith(".") or not entry.is_dir():
+            if entry.name.startswith(".") or not is_subvolume(entry):
                 continue
             fields = await self.info(entry)
             received = fields.get("Received UUID", "-")
@@ -125,14 +137,23 @@ class Side:
             if path.exists():
                 await _btrfs("subvolume", "delete", str(path))
 
-    async def clean_incoming(self) -> Path:
-        """The receive area, emptied of what an interrupted receive left."""
-        incoming = self.snap_dir / ".incoming"
-        incoming.mkdir(parents=True, exist_ok=True)
-        for entry in incoming.iterdir():
-            await _btrfs("property", "set", "-ts", str(entry), "ro", "false")
-            await _btrfs("subvolume", "delete", str(entry))
-        return incoming
+    async def clean_incomplete(self) -> list[str]:
+        """Remove what an interrupted receive left: writable subvolumes in the snapshot dir.
+
+        A receive makes its subvolume read-only and sets its received uuid only at the
+        end; Ferry's own snapshots are read-only from birth. So a writable entry there
+        is always the remains of a receive that did not finish.
+        """
+        removed = []
+        if not self.snap_dir.is_dir():
+            return removed
+        for entry in sorted(self.snap_dir.iterdir()):
+            if not is_subvolume(entry):
+                continue
+            if "readonly" not in (await self.info(entry)).get("Flags", ""):
+                await _btrfs("subvolume", "delete", str(entry))
+                removed.append(entry.name)
+        return removed
 
     async def verify_received(self, path: Path) -> None:
         fields = await self.info(path)

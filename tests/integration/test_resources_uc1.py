@@ -8,40 +8,17 @@ httpd answering from it.
 
 from __future__ import annotations
 
-import json
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
+from tests.integration.ops import REPO, ferry, install, load_seed_images, sh, status
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
-REPO = Path(__file__).resolve().parents[2]
-FERRY = str(REPO / ".venv" / "bin" / "ferry")
 CONFIG = (REPO / "conf.d" / "uc1-failover" / "svc1.conf").read_text()
 NODES = ("n1", "n2", "n3")
-
-
-def ferry(
-    tb: Testbed, node: str, *args: str, timeout: float = 180
-) -> subprocess.CompletedProcess[Any]:
-    return tb.exec(node, FERRY, *args, timeout=timeout)
-
-
-def sh(
-    tb: Testbed, node: str, script: str, timeout: float = 120
-) -> subprocess.CompletedProcess[Any]:
-    return tb.exec(node, "sh", "-c", script, timeout=timeout)
-
-
-def status(tb: Testbed, node: str) -> dict[str, Any]:
-    done = ferry(tb, node, "svc1", "print", "status", "-o", "json")
-    assert done.returncode == 0, done.stderr
-    return dict(json.loads(done.stdout))
 
 
 def resource_status(tb: Testbed, node: str) -> dict[str, str]:
@@ -65,16 +42,10 @@ def force_stop_everywhere(tb: Testbed) -> None:
 @pytest.fixture(scope="module")
 def uc1(testbed_session: Testbed) -> Iterator[Testbed]:
     tb = testbed_session
-    for node in NODES:
-        sh(tb, node, "mkdir -p /etc/ferry", timeout=30)
-        tb.exec(node, "sh", "-c", "cat > /etc/ferry/svc1.conf", input=CONFIG, check=True)
+    install(tb, NODES, "svc1", CONFIG)
     # The private engine on the shared disk starts empty: load the seed images once, the way
     # an operator would (the docker sync resource does this towards the DR node).
-    assert ferry(tb, "n1", "svc1", "start", "--local", "--rid", "fs#0,fs#1").returncode == 0
-    loaded = sh(
-        tb, "n1", f"docker save google/pause opensvc/nginx:build5 | {FERRY} svc1 docker -- load"
-    )
-    assert loaded.returncode == 0, loaded.stderr
+    load_seed_images(tb, "n1")
     assert ferry(tb, "n1", "svc1", "stop", "--local", "--force").returncode == 0
     yield tb
     force_stop_everywhere(tb)

@@ -1,0 +1,55 @@
+"""What integration tests do on testbed nodes: run ferry, run shell, install configs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from tests.testbed import Testbed
+
+REPO = Path(__file__).resolve().parents[2]
+FERRY = str(REPO / ".venv" / "bin" / "ferry")
+SEED_IMAGES = "google/pause opensvc/nginx:build5"
+
+
+def ferry(
+    tb: Testbed, node: str, *args: str, timeout: float = 300
+) -> subprocess.CompletedProcess[Any]:
+    return tb.exec(node, FERRY, *args, timeout=timeout)
+
+
+def sh(
+    tb: Testbed, node: str, script: str, timeout: float = 300
+) -> subprocess.CompletedProcess[Any]:
+    return tb.exec(node, "sh", "-c", script, timeout=timeout)
+
+
+def install(tb: Testbed, nodes: tuple[str, ...], name: str, text: str) -> None:
+    """Put a service configuration in /etc/ferry on each node."""
+    for node in nodes:
+        sh(tb, node, "mkdir -p /etc/ferry", timeout=30)
+        tb.exec(node, "sh", "-c", f"cat > /etc/ferry/{name}.conf", input=text, check=True)
+
+
+def status(tb: Testbed, node: str, svc: str = "svc1") -> dict[str, Any]:
+    done = ferry(tb, node, svc, "print", "status", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def load_seed_images(tb: Testbed, node: str, svc: str = "svc1") -> None:
+    """Fill the service's private engine from the node's engine, as an operator would."""
+    done = ferry(tb, node, svc, "start", "--local", "--rid", "fs#0,fs#1")
+    assert done.returncode == 0, done.stderr
+    loaded = sh(tb, node, f"docker save {SEED_IMAGES} | {FERRY} {svc} docker -- load")
+    assert loaded.returncode == 0, loaded.stderr
+
+
+def sync(tb: Testbed, node: str, *args: str, svc: str = "svc1") -> tuple[int, list[dict[str, Any]]]:
+    done = ferry(tb, node, svc, "sync", *args, "--local", "-o", "json")
+    try:
+        return done.returncode, list(json.loads(done.stdout))
+    except ValueError:
+        raise AssertionError(f"sync printed no JSON: {done.stdout!r} {done.stderr!r}") from None

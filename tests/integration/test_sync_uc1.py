@@ -1,0 +1,214 @@
+"""Sync resources of seed use case 1 on the testbed: btrfs and docker from n1 to the DR node n3,
+the guards (sender down, target running, dstfs), kill -9 midway, a dead target, late status."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.ops import REPO, ferry, install, load_seed_images, sh, status, sync
+from tests.testbed import Testbed
+
+pytestmark = pytest.mark.testbed
+
+CONFIG = (REPO / "conf.d" / "uc1-failover" / "svc1.conf").read_text()
+NODES = ("n1", "n2", "n3")
+PROGRESS = "/var/lib/ferry/services/svc1/sync/sync#1/progress.json"
+
+
+def by_rid(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["rid"]: r for r in reports}
+
+
+@pytest.fixture(scope="module")
+def uc1(testbed_session: Testbed) -> Iterator[Testbed]:
+    tb = testbed_session
+    install(tb, NODES, "svc1", CONFIG)
+    load_seed_images(tb, "n1")
+    done = ferry(tb, "n1", "svc1", "start", "--local")
+    assert done.returncode == 0, done.stderr
+    assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
+    yield tb
+    for node in NODES:
+        if tb.alive(node):
+            ferry(tb, node, "svc1", "stop", "--local", "--force")
+            sh(tb, node, "rm -f /etc/ferry/svc1.conf /etc/ferry/svc2.conf")
+
+
+def test_btrfs_and_docker_bring_data_and_images_to_n3(uc1: Testbed) -> None:
+    tb = uc1
+    sh(tb, "n1", "echo written-on-n1 > /srv/svc1/data/hello && mkdir -p /srv/svc1/data/d")
+    code, reports = sync(tb, "n1", "all")
+    assert code == 0, reports
+    results = by_rid(reports)
+    assert results["sync#0"]["ok"] and results["sync#1"]["ok"]
+    assert results["sync#1"]["target"] == "n3"
+    assert sh(tb, "n3", "cat /srv/svc1/data/hello").stdout == "written-on-n1\n"
+    images = ferry(tb, "n3", "svc1", "docker", "--", "images", "--format", "{{.Repository}}")
+    assert {"google/pause", "opensvc/nginx"} <= set(images.stdout.split())
+
+    # the second run is incremental and moves little
+    sh(tb, "n1", "echo again > /srv/svc1/data/second")
+    code, reports = sync(tb, "n1", "all")
+    results = by_rid(reports)
+    assert code == 0, reports
+    assert results["sync#1"]["mode"] == "incremental"
+    assert results["sync#1"]["bytes"] < 64 * 1024
+    assert results["sync#0"]["bytes"] == 0
+    assert "already holds every image" in results["sync#0"]["reason"]
+    assert sh(tb, "n3", "cat /srv/svc1/data/second").stdout == "again\n"
+
+    sender = status(tb, "n1")["resources"]
+    assert sender["sync#1"]["status"] == "up"
+    assert any("n3: last sync" in line for line in sender["sync#1"]["log"])
+    receiver = status(tb, "n3")["resources"]
+    assert receiver["sync#1"]["status"] == "up"
+
+
+def test_sender_whose_service_is_down_refuses(uc1: Testbed) -> None:
+    code, reports = sync(uc1, "n2", "all")
+    assert code == 1
+    assert {r["mode"] for r in reports} == {"skipped"}
+    assert all("the service is not up on n2" in r["reason"] for r in reports)
+
+
+def test_sync_full_forces_a_complete_transfer(uc1: Testbed) -> None:
+    code, reports = sync(uc1, "n1", "full", "--rid", "sync#1")
+    assert code == 0, reports
+    assert reports[0]["mode"] == "full"
+    assert "requested" in reports[0]["reason"]
+
+
+def test_kill_9_midway_keeps_the_target_copy_and_next_run_is_incremental(uc1: Testbed) -> None:
+    tb = uc1
+    sh(tb, "n1", "echo before-kill > /srv/svc1/data/marker")
+    assert sync(tb, "n1", "all", "--rid", "sync#1")[0] == 0
+    # 200 MiB of new data, and a slow link so that the transfer is surely running when killed
+    sh(tb, "n1", "head -c 200M /dev/urandom > /srv/svc1/data/big && sync")
+    tb.netem("n3", "rate", "40mbit")
+    try:
+        for victim in ("sender", "receiver"):
+            proc = tb.popen("n1", *_sync_argv())
+            try:
+                _wait_for_progress(tb)
+                if victim == "sender":
+                    proc.kill()
+                else:
+                    sh(tb, "n3", "kill -9 $(pgrep -f 'sync btrfs-peer')")
+            finally:
+                proc.wait(timeout=60)
+            # the target's copy is the previous one, whole, and still mounted
+            assert sh(tb, "n3", "cat /srv/svc1/data/marker").stdout == "before-kill\n"
+            assert sh(tb, "n3", "test -e /srv/svc1/data/big").returncode != 0
+            assert status(tb, "n3")["resources"]["fs#1"]["status"] == "stdby up"
+    finally:
+        tb.netem("n3", "off")
+    code, reports = sync(tb, "n1", "all", "--rid", "sync#1")
+    assert code == 0, reports
+    assert reports[0]["mode"] == "incremental"
+    assert sh(tb, "n3", "stat -c %s /srv/svc1/data/big").stdout.strip() == str(200 * 1024 * 1024)
+    sh(tb, "n1", "rm -f /srv/svc1/data/big")
+
+
+def _sync_argv() -> list[str]:
+    from tests.integration.ops import FERRY
+
+    return [FERRY, "svc1", "sync", "all", "--rid", "sync#1", "--local"]
+
+
+def _wait_for_progress(tb: Testbed, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sh(tb, "n1", f"test -s '{PROGRESS}'").returncode == 0:
+            time.sleep(1)
+            return
+        time.sleep(0.2)
+    raise AssertionError("the transfer never reported progress")
+
+
+def test_dead_target_is_a_clear_error_within_the_timeout(uc1: Testbed) -> None:
+    tb = uc1
+    tb.kill("n3")
+    try:
+        started = time.monotonic()
+        code, reports = sync(tb, "n1", "all")
+        assert code == 1
+        assert time.monotonic() - started < 60
+        for report in reports:
+            assert report["mode"] == "skipped"
+            assert "state is unknown" in report["reason"]
+    finally:
+        tb.revive("n3")
+        assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
+
+
+def test_status_turns_late_after_sync_max_delay(uc1: Testbed) -> None:
+    tb = uc1
+    for node in ("n1", "n3"):
+        assert ferry(tb, node, "svc1", "set", "--kw", "sync#1.sync_max_delay=4s").returncode == 0
+    try:
+        assert sync(tb, "n1", "all", "--rid", "sync#1")[0] == 0
+        assert status(tb, "n1")["resources"]["sync#1"]["status"] == "up"
+        assert status(tb, "n3")["resources"]["sync#1"]["status"] == "up"
+        time.sleep(5)
+        sender = status(tb, "n1")
+        assert sender["resources"]["sync#1"]["status"] == "down"
+        assert "late: n3" in sender["resources"]["sync#1"]["log"][0]
+        assert sender["avail"] == "up"  # replication problems colour overall, never avail
+        assert sender["overall"] == "warn"
+        assert status(tb, "n3")["resources"]["sync#1"]["status"] == "warn"
+    finally:
+        for node in ("n1", "n3"):
+            ferry(tb, node, "svc1", "unset", "--kw", "sync#1.sync_max_delay")
+
+
+SVC2 = """[DEFAULT]
+nodes = n1 n2
+drpnodes = n3
+
+[app#0]
+start = touch /var/lib/ferry/svc2.up
+stop = rm -f /var/lib/ferry/svc2.up
+check = test -f /var/lib/ferry/svc2.up
+
+[sync#0]
+src = /srv/svc2/
+dst = /srv/svc2
+target = drpnodes
+
+[sync#1]
+src = /srv/svc2/
+dst = /srv/svc2
+dstfs = /srv/svc2
+target = drpnodes
+"""
+
+
+def test_rsync_guards_target_running_and_dstfs(uc1: Testbed) -> None:
+    tb = uc1
+    install(tb, NODES, "svc2", SVC2)
+    sh(tb, "n1", "mkdir -p /srv/svc2 && echo rsynced > /srv/svc2/file")
+    sh(tb, "n3", "mkdir -p /srv/svc2")
+    assert ferry(tb, "n1", "svc2", "start", "--local").returncode == 0
+    try:
+        code, reports = sync(tb, "n1", "all", svc="svc2")
+        results = by_rid(reports)
+        assert results["sync#0"]["ok"], reports
+        assert sh(tb, "n3", "cat /srv/svc2/file").stdout == "rsynced\n"
+        assert results["sync#1"]["mode"] == "skipped"
+        assert "dstfs /srv/svc2 is not a mounted filesystem on n3" in results["sync#1"]["reason"]
+        assert code == 1
+
+        assert ferry(tb, "n3", "svc2", "start", "--local").returncode == 0
+        code, reports = sync(tb, "n1", "all", "--rid", "sync#0", svc="svc2")
+        assert code == 1
+        assert reports[0]["mode"] == "skipped"
+        assert "the service is up on the target" in reports[0]["reason"]
+    finally:
+        for node in ("n1", "n3"):
+            ferry(tb, node, "svc2", "stop", "--local")
+        sh(tb, "n1", "rm -rf /srv/svc2")
+        sh(tb, "n3", "rm -rf /srv/svc2")

@@ -243,12 +243,13 @@ class SyncDriver(Resource):
             "--var-dir", str(self.instance.var_dir),
             self.instance.name, "print", "status", "-o", "json",
         ]  # fmt: skip
+        resources: dict[str, dict[str, object]] | None
         try:
             result = await peers.run(target, argv, timeout=GUARD_TIMEOUT)
-            avail = json.loads(result.stdout)["avail"] if result.ok else None
+            resources = dict(json.loads(result.stdout)["resources"]) if result.ok else None
         except (TransportError, ValueError, KeyError, TypeError):
-            avail = None
-        refusal = plan.target_refusal(avail)
+            resources = None
+        refusal = plan.target_refusal(resources)
         if refusal:
             raise TransferSkipped(refusal)
 

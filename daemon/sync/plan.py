@@ -53,13 +53,24 @@ def sender_refusal(members: Membership, topology: str, local: str, local_up: boo
     return ""
 
 
-def target_refusal(target_avail: str | None) -> str:
-    """The split-brain guard: never write into a node that runs the service, or whose state
-    is unknown. ``target_avail`` is the target instance's avail, None when unknown."""
-    if target_avail is None:
+def target_refusal(target_resources: Mapping[str, Mapping[str, object]] | None) -> str:
+    """The split-brain guard: never write into a node where the service runs, even partly,
+    or whose state is unknown. ``target_resources`` is the target instance's resources
+    (rid -> {status, standby, ...}), None when unknown. Standby resources being up is
+    normal on a target: that is how it receives."""
+    if target_resources is None:
         return "the target's state is unknown: refusing to overwrite its data"
-    if target_avail in (Status.UP, Status.WARN):
-        return f"the service is {target_avail} on the target: refusing to overwrite its data"
+    active = sorted(
+        rid
+        for rid, res in target_resources.items()
+        if not rid.startswith("sync#")
+        and not res.get("standby")
+        and res.get("status") in (Status.UP, Status.WARN, Status.UNDEF)
+    )
+    if active:
+        return (
+            f"the service is up on the target ({', '.join(active)}): refusing to overwrite its data"
+        )
     return ""
 
 

@@ -206,7 +206,7 @@ def test_rsync_guards_target_running_and_dstfs(uc1: Testbed) -> None:
         code, reports = sync(tb, "n1", "all", "--rid", "sync#0", svc="svc2")
         assert code == 1
         assert reports[0]["mode"] == "skipped"
-        assert "the service is up on the target" in reports[0]["reason"]
+        assert "the service is up on the target (app#0)" in reports[0]["reason"]
     finally:
         for node in ("n1", "n3"):
             ferry(tb, node, "svc2", "stop", "--local")

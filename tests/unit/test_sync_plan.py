@@ -61,19 +61,26 @@ def test_sender_refusal(topology: str, local: str, up: bool, refused_with: str) 
     assert refused_with in reason
 
 
+def res(status: str, standby: bool = False) -> dict[str, object]:
+    return {"status": status, "standby": standby}
+
+
 @pytest.mark.parametrize(
-    ("avail", "refused"),
+    ("resources", "refused_with"),
     [
-        (None, True),
-        ("up", True),
-        ("warn", True),
-        ("down", False),
-        ("stdby up", False),
-        ("n/a", False),
+        (None, "unknown"),
+        ({"fs#0": res("up"), "container#0": res("up")}, "up on the target (container#0, fs#0)"),
+        ({"fs#0": res("up"), "container#0": res("down")}, "(fs#0)"),
+        ({"fs#0": res("undef")}, "(fs#0)"),
+        ({"fs#0": res("stdby up", True), "fs#1": res("stdby down", True)}, ""),
+        ({"fs#0": res("stdby up", True), "container#0": res("down"), "sync#0": res("up")}, ""),
+        ({"app#0": res("n/a")}, ""),
     ],
 )
-def test_target_guard(avail: str | None, refused: bool) -> None:
-    assert bool(plan.target_refusal(avail)) is refused
+def test_target_guard(resources: dict[str, dict[str, object]] | None, refused_with: str) -> None:
+    reason = plan.target_refusal(resources)
+    assert (reason == "") == (refused_with == "")
+    assert refused_with in reason
 
 
 def stamp(started: float) -> Stamp:

@@ -1,0 +1,69 @@
+"""Seed use case 3 (flex with a DR site) on a testbed where every node has its own disk:
+the flex primary n2 sends the data with rsync (its --exclude included) and the images to n3;
+n1, also running the service, refuses to send and says why."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.ops import REPO, ferry, install, load_seed_images, sh, sync
+from tests.testbed import Testbed
+
+pytestmark = pytest.mark.testbed
+
+CONFIG = (REPO / "conf.d" / "uc3-flex-drp" / "svc1.conf").read_text()
+NODES = ("n1", "n2", "n3")
+
+
+@pytest.fixture(scope="module")
+def uc3(testbed_session: Testbed) -> Iterator[Testbed]:
+    # A testbed of its own (no shared disk), beside the session's; a prefix of its own.
+    base = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
+    tb = Testbed(state_dir=f"{base}-uc3", prefix=f"{testbed_session.prefix}u3-")
+    tb.up(shared=())
+    try:
+        install(tb, NODES, "svc1", CONFIG)
+        for node in ("n1", "n2"):
+            load_seed_images(tb, node)
+            done = ferry(tb, node, "svc1", "start", "--local")
+            assert done.returncode == 0, done.stderr
+        assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
+        yield tb
+    finally:
+        tb.down()
+
+
+def test_flex_primary_sends_rsync_and_images_to_n3(uc3: Testbed) -> None:
+    tb = uc3
+    sh(tb, "n2", "mkdir -p /srv/svc1/data/logs && echo app-v2 > /srv/svc1/data/release")
+    code, reports = sync(tb, "n2", "all")
+    assert code == 0, reports
+    results = {r["rid"]: r for r in reports}
+    assert results["sync#1"]["ok"] and results["sync#1"]["target"] == "n3"
+    assert results["sync#1"]["bytes"] > 0
+    assert results["sync#0"]["ok"]
+    assert sh(tb, "n3", "cat /srv/svc1/data/release").stdout == "app-v2\n"
+    images = ferry(tb, "n3", "svc1", "docker", "--", "images", "--format", "{{.Repository}}")
+    assert {"google/pause", "opensvc/nginx"} <= set(images.stdout.split())
+
+
+def test_n1_refuses_because_it_is_not_the_flex_primary(uc3: Testbed) -> None:
+    code, reports = sync(uc3, "n1", "all")
+    assert code == 1
+    for report in reports:
+        assert report["mode"] == "skipped"
+        assert "n1 is not the flex primary (n2)" in report["reason"]
+
+
+def test_dstfs_is_checked_on_the_target(uc3: Testbed) -> None:
+    tb = uc3
+    assert ferry(tb, "n3", "svc1", "stop", "--local", "--force", "--rid", "fs#1").returncode == 0
+    try:
+        code, reports = sync(tb, "n2", "all", "--rid", "sync#1")
+        assert code == 1
+        assert "dstfs /srv/svc1/data is not a mounted filesystem on n3" in reports[0]["reason"]
+    finally:
+        assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0

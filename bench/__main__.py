@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-BENCHMARKS: dict[str, Callable[[list[str]], int]] = {}
+from bench import sync
+
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {**sync.BENCHMARKS}
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in BENCHMARKS:
-        known = ", ".join(sorted(BENCHMARKS)) or "none yet (they arrive with the sync drivers)"
+        known = ", ".join(sorted(BENCHMARKS))
         print(f"usage: python -m bench NAME [options]; benchmarks: {known}", file=sys.stderr)
         return 2
     return BENCHMARKS[argv[0]](argv[1:])

@@ -237,21 +237,34 @@ class SyncDriver(Resource):
 
     async def _guard(self, target: str, peers: Peers) -> None:
         """Refuse to write into a target that runs the service or whose state is unknown."""
-        argv = [
-            remote_ferry(),
-            "--config-dir", str(Path(self.instance.config.doc.path).parent),
-            "--var-dir", str(self.instance.var_dir),
-            self.instance.name, "print", "status", "-o", "json",
-        ]  # fmt: skip
         resources: dict[str, dict[str, object]] | None
         try:
-            result = await peers.run(target, argv, timeout=GUARD_TIMEOUT)
-            resources = dict(json.loads(result.stdout)["resources"]) if result.ok else None
-        except (TransportError, ValueError, KeyError, TypeError):
+            resources = dict((await self.probe(target, peers))["resources"])
+        except (TransportError, ResourceError, ValueError, KeyError, TypeError):
             resources = None
         refusal = plan.target_refusal(resources)
         if refusal:
             raise TransferSkipped(refusal)
+
+    def remote_argv(self, *words: str) -> list[str]:
+        """A ferry command for this service, to run on a peer."""
+        return [
+            remote_ferry(),
+            "--config-dir", str(Path(self.instance.config.doc.path).parent),
+            "--var-dir", str(self.instance.var_dir),
+            self.instance.name, *words,
+        ]  # fmt: skip
+
+    async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
+        """What the target says of itself: at least its instance status ('resources').
+
+        Drivers that need more facts from the target answer them in the same call.
+        """
+        argv = self.remote_argv("print", "status", "-o", "json")
+        result = await peers.run(target, argv, timeout=GUARD_TIMEOUT)
+        if not result.ok:
+            raise ResourceError(f"{target}: {result.stderr.strip()[-300:]}")
+        return dict(json.loads(result.stdout))
 
     async def _stamp_target(self, target: str, stamp: stamps.Stamp, peers: Peers) -> None:
         path = stamps.received_path(self.state_dir, self.rid)

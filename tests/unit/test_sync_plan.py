@@ -161,3 +161,23 @@ def test_reduce_archive_drops_present_layers(tmp_path: Path) -> None:
     assert (stats.kept, stats.omitted) == (1, 1)
     with tarfile.open(dest) as tar:
         assert sorted(tar.getnames()) == ["l2/layer.tar", "manifest.json"]
+
+
+def test_reduce_archive_reads_the_manifest(tmp_path: Path) -> None:
+    """With a manifest and config, layers are known by position: no hashing, same result."""
+    config = {"rootfs": {"diff_ids": ["sha256:base", "sha256:app"]}}
+    manifest = [{"Config": "c.json", "Layers": ["l1/layer.tar", "l2/layer.tar"]}]
+    files = {
+        "l1/layer.tar": b"x" * 100,
+        "l2/layer.tar": b"y" * 10,
+        "c.json": json.dumps(config).encode(),
+        "manifest.json": json.dumps(manifest).encode(),
+    }
+    source = tmp_path / "image.tar"
+    with tarfile.open(source, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    stats = reduce_archive(source, tmp_path / "out.tar", {"sha256:base"})
+    assert (stats.kept, stats.omitted, stats.kept_bytes) == (1, 1, 10)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.resources.base import ResourceError
-from daemon.sync.base import SyncDriver, TransferResult, remote_ferry
+from daemon.sync.base import SyncDriver, TransferResult
 from daemon.sync.btrfs import side as sides
 from daemon.sync.btrfs.plan import (
     Snapshot,
@@ -44,12 +44,7 @@ class Driver(SyncDriver):
         return self.sync_dir / "btrfs"
 
     def _peer_argv(self, verb: str) -> list[str]:
-        return [
-            remote_ferry(),
-            "--config-dir", str(Path(self.instance.config.doc.path).parent),
-            "--var-dir", str(self.instance.var_dir),
-            self.instance.name, "sync", "btrfs-peer", "--rid", self.rid, "--", verb,
-        ]  # fmt: skip
+        return self.remote_argv("sync", "btrfs-peer", "--rid", self.rid, "--", verb)
 
     async def _remote_snapshots(self, target: str, peers: Peers) -> list[Snapshot]:
         result = await peers.run(target, self._peer_argv("list"), timeout=PEER_TIMEOUT)

@@ -144,7 +144,7 @@ class Side:
         end; Ferry's own snapshots are read-only from birth. So a writable entry there
         is always the remains of a receive that did not finish.
         """
-        removed = []
+        removed: list[str] = []
         if not self.snap_dir.is_dir():
             return removed
         for entry in sorted(self.snap_dir.iterdir()):

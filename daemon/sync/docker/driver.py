@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiodocker
 
@@ -24,7 +25,7 @@ from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
 from daemon.resources.container_docker.engine import API_TIMEOUT, Engine, EngineError, engine_for
 from daemon.service.status import Status
-from daemon.sync.base import SyncDriver, TransferResult, remote_ferry
+from daemon.sync.base import SyncDriver, TransferResult
 from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
 from daemon.sync.progress import Progress
 from daemon.sync.transport import Peers
@@ -62,6 +63,12 @@ class Driver(SyncDriver):
             ):
                 refs.append(resource.image)
         return refs
+
+    _probed: dict[str, dict[str, Any]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._probed = {}
 
     def engine(self) -> Engine:
         return engine_for(self.state_dir, self.instance.value("DEFAULT", "docker_data_dir"))
@@ -102,22 +109,25 @@ class Driver(SyncDriver):
         return images
 
     def _peer_argv(self, verb: str) -> list[str]:
-        return [
-            remote_ferry(),
-            "--config-dir", str(Path(self.instance.config.doc.path).parent),
-            "--var-dir", str(self.instance.var_dir),
-            self.instance.name, "sync", "docker-peer", "--rid", self.rid, "--", verb,
-        ]  # fmt: skip
+        return self.remote_argv("sync", "docker-peer", "--rid", self.rid, "--", verb)
 
-    async def target_holdings(self, target: str, peers: Peers) -> dict[str, list[str]]:
+    async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
+        """The target's instance status and what its engine holds, in one call."""
         result = await peers.run(target, self._peer_argv("have"), timeout=PEER_TIMEOUT)
         if not result.ok:
             raise ResourceError(f"{target}: {result.stderr.strip() or 'docker-peer have failed'}")
         try:
-            data = json.loads(result.stdout)
-            return {"images": list(data["images"]), "chains": list(data["chains"])}
+            data = dict(json.loads(result.stdout))
+            if not all(key in data for key in ("images", "chains", "resources")):
+                raise KeyError("images, chains or resources")
         except (ValueError, KeyError, TypeError) as exc:
             raise ResourceError(f"{target}: unreadable answer: {exc}") from None
+        self._probed[target] = data
+        return data
+
+    async def target_holdings(self, target: str, peers: Peers) -> dict[str, Any]:
+        """What the target's engine holds: from this sync's probe, else asked anew."""
+        return self._probed.pop(target, None) or await self.probe(target, peers)
 
     async def transfer(
         self, target: str, full: bool, peers: Peers, progress: Progress
@@ -128,6 +138,9 @@ class Driver(SyncDriver):
         todo = [img for img in images if full or img.id not in present]
         progress.total = sum(img.size for img in todo) or None
         moved, reasons, any_full = 0, [], False
+        if not todo:
+            self._record_missing(target, [])
+            return TransferResult(0, "incremental", f"{target} already holds every image")
         for image in todo:
             skip = set() if full else omittable(image.diff_ids, chains)
             sent, whole, reason = await self._send_image(image, skip, target, peers, progress)
@@ -141,8 +154,6 @@ class Driver(SyncDriver):
         if missing:
             raise ResourceError(f"{target} still lacks {', '.join(missing)} after loading")
         mode = "full" if any_full else "incremental"
-        if not todo:
-            reasons.append(f"{target} already holds every image")
         return TransferResult(moved, mode, "; ".join(reasons))
 
     def _record_missing(self, target: str, missing: list[str]) -> None:
@@ -217,8 +228,8 @@ class Driver(SyncDriver):
         return result.ok, progress.moved - start, error
 
 
-async def peer_have(driver: Driver) -> dict[str, list[str]]:
-    """Target side: the images and layer chains of this node's engine for the service."""
+async def peer_have(driver: Driver) -> dict[str, Any]:
+    """Target side: the instance status, and the images and layer chains of the engine."""
     engine = driver.engine()
     try:
         await engine.ensure_started()
@@ -231,7 +242,8 @@ async def peer_have(driver: Driver) -> dict[str, list[str]]:
             data = await docker.images.inspect(summary["Id"])
             images.append(data["Id"])
             chains.update(chain_ids(data["RootFS"].get("Layers") or []))
-    return {"images": images, "chains": sorted(chains)}
+    state = await driver.instance.status()
+    return {"images": images, "chains": sorted(chains), **state.as_dict()}
 
 
 async def peer_engine_url(driver: Driver) -> str:

@@ -8,6 +8,7 @@ archive sent carries the manifest, the image config and only the missing layers.
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -46,21 +47,44 @@ class Reduction:
     omitted_bytes: int = 0
 
 
+def layer_digests(archive: tarfile.TarFile) -> dict[str, str]:
+    """Layer file -> diff id, from the archive's manifest and image config (no hashing)."""
+    try:
+        manifest = json.load(_member(archive, "manifest.json"))[0]
+        config = json.load(_member(archive, manifest["Config"]))
+        layers, diffs = list(manifest["Layers"]), list(config["rootfs"]["diff_ids"])
+    except (KeyError, IndexError, ValueError, TypeError):
+        return {}
+    return dict(zip(layers, diffs, strict=False)) if len(layers) == len(diffs) else {}
+
+
+def _member(archive: tarfile.TarFile, name: str) -> IO[bytes]:
+    handle = archive.extractfile(name)
+    if handle is None:
+        raise KeyError(name)
+    return handle
+
+
 def reduce_archive(source: Path, dest: Path, skip_diff_ids: set[str]) -> Reduction:
-    """Copy a ``docker save`` archive without the layer files whose digest is in skip_diff_ids."""
+    """Copy a ``docker save`` archive without the layer files whose digest is in skip_diff_ids.
+
+    The manifest says which file is which layer; a file it does not name is hashed.
+    """
     stats = Reduction()
     with tarfile.open(source, "r") as src, tarfile.open(dest, "w") as out:
+        digests = layer_digests(src)
         for member in src:
             if member.isfile() and member.name.endswith("layer.tar"):
-                handle = src.extractfile(member)
-                assert handle is not None
-                digest = _sha256_of(handle)
-                if f"sha256:{digest}" in skip_diff_ids:
+                digest = digests.get(member.name)
+                if digest is None:
+                    handle = src.extractfile(member)
+                    assert handle is not None
+                    digest = f"sha256:{_sha256_of(handle)}"
+                if digest in skip_diff_ids:
                     stats.omitted += 1
                     stats.omitted_bytes += member.size
                     continue
-                handle = src.extractfile(member)
-                out.addfile(member, handle)
+                out.addfile(member, src.extractfile(member))
                 stats.kept += 1
                 stats.kept_bytes += member.size
                 continue

@@ -1,0 +1,249 @@
+"""Sync benchmarks on a testbed of their own: Ferry's figures beside a baseline in the same run.
+
+* sync-docker: a 200 MiB base image plus a 5 MiB application layer, the target already
+  holding the base; Ferry's docker sync against ``docker save | ssh | docker load``.
+* sync-btrfs: a 1 GiB subvolume, 10 MiB changed; full send against incremental send.
+* sync-rsync: Ferry's rsync sync against a bare ``rsync -e ssh`` of the same tree.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.testbed import Testbed
+
+REPO = Path(__file__).resolve().parents[1]
+FERRY = str(REPO / ".venv" / "bin" / "ferry")
+RESULTS = REPO / "bench" / "results"
+MIB = 1024 * 1024
+
+
+def _testbed() -> Testbed:
+    base = os.environ.get("FERRY_BENCH_DIR", "/var/tmp/ferry-bench")
+    return Testbed(state_dir=base, prefix="ferry-b-")
+
+
+def sh(tb: Testbed, node: str, script: str, timeout: float = 1800) -> str:
+    done = tb.exec(node, "sh", "-c", script, timeout=timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{node}: {script}: {done.stderr.strip()[-500:]}")
+    return str(done.stdout)
+
+
+def timed(tb: Testbed, node: str, script: str) -> float:
+    started = time.monotonic()
+    sh(tb, node, script)
+    return time.monotonic() - started
+
+
+def ferry_sync(tb: Testbed, node: str, svc: str, verb: str = "all") -> dict[str, Any]:
+    started = time.monotonic()
+    done = tb.exec(node, FERRY, svc, "sync", verb, "--local", "-o", "json", timeout=1800)
+    elapsed = time.monotonic() - started
+    reports = json.loads(done.stdout)
+    if done.returncode != 0 or not all(r["ok"] for r in reports):
+        raise RuntimeError(f"ferry sync failed: {reports} {done.stderr[-500:]}")
+    return {"bytes": sum(r["bytes"] for r in reports), "seconds": elapsed, "reports": reports}
+
+
+def install(tb: Testbed, svc: str, text: str) -> None:
+    for node in ("n1", "n3"):
+        sh(tb, node, "mkdir -p /etc/ferry")
+        tb.exec(node, "sh", "-c", f"cat > /etc/ferry/{svc}.conf", input=text, check=True)
+
+
+def table(title: str, rows: list[tuple[str, str, str]]) -> None:
+    print(f"\n{title}")
+    width = max(len(r[0]) for r in rows)
+    print(f"{'':<{width}}  {'ferry':>16}  {'baseline':>16}")
+    for name, ours, base in rows:
+        print(f"{name:<{width}}  {ours:>16}  {base:>16}")
+
+
+def save(name: str, data: dict[str, Any]) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    data["measured_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
+    print(f"\nwritten: bench/results/{name}.json")
+
+
+DOCKER_SVC = """[DEFAULT]
+nodes = n1 n2
+drpnodes = n3
+
+[container#0]
+image = bench/app:1
+command = sleep 1000000
+
+[sync#0]
+type = docker
+target = drpnodes
+"""
+
+
+def bench_docker(tb: Testbed) -> dict[str, Any]:
+    # base image: busybox plus 200 MiB of incompressible data; app: one 5 MiB layer on top
+    sh(tb, "n1", "docker image inspect bench/app:1 >/dev/null 2>&1 || ("
+       "set -e; d=$(mktemp -d); mkdir $d/root $d/app; "
+       "cp /bin/busybox $d/root/busybox; mkdir -p $d/root/bin; "
+       "for t in sh sleep; do ln -s /busybox $d/root/bin/$t; done; "
+       "head -c 200M /dev/urandom > $d/root/base.bin; "
+       "tar -C $d/root -cf - . | docker import - bench/base:1; "
+       "head -c 5M /dev/urandom > $d/app/app.bin; "
+       "printf 'FROM bench/base:1\\nCOPY app.bin /app.bin\\n' > $d/app/Dockerfile; "
+       "DOCKER_BUILDKIT=0 docker build -q -t bench/app:1 $d/app; rm -rf $d)")  # fmt: skip
+    install(tb, "benchd", DOCKER_SVC)
+    tb.exec("n1", FERRY, "benchd", "start", "--local", check=True, timeout=300)
+    sh(tb, "n3", "docker rmi -f bench/app:1 bench/base:1 >/dev/null 2>&1 || true")
+    sh(tb, "n1", "docker save bench/base:1 | ssh n3 docker load")
+    image_bytes = int(sh(tb, "n1", "docker save bench/app:1 | wc -c").strip())
+    ours = ferry_sync(tb, "n1", "benchd")
+    present = ferry_sync(tb, "n1", "benchd")
+    sh(tb, "n3", "docker rmi -f bench/app:1 >/dev/null")
+    base_seconds = timed(tb, "n1", "docker save bench/app:1 | ssh n3 docker load")
+    tb.exec("n1", FERRY, "benchd", "stop", "--local", timeout=300)
+    missing_layer = 5 * MIB
+    rows = [
+        ("bytes on the wire", f"{ours['bytes'] / MIB:.1f} MiB", f"{image_bytes / MIB:.1f} MiB"),
+        ("wall time", f"{ours['seconds']:.2f} s", f"{base_seconds:.2f} s"),
+        (
+            "bytes / missing layer",
+            f"{ours['bytes'] / missing_layer:.2f}",
+            f"{image_bytes / missing_layer:.2f}",
+        ),
+        ("image already present", f"{present['bytes']} B, {present['seconds']:.2f} s", "-"),
+    ]
+    table("sync-docker: 200 MiB base + 5 MiB layer, target holds the base", rows)
+    return {
+        "ferry_bytes": ours["bytes"],
+        "ferry_seconds": round(ours["seconds"], 3),
+        "baseline_bytes": image_bytes,
+        "baseline_seconds": round(base_seconds, 3),
+        "bytes_over_missing_layer": round(ours["bytes"] / missing_layer, 3),
+        "wall_time_ratio": round(ours["seconds"] / base_seconds, 3),
+        "already_present_bytes": present["bytes"],
+        "already_present_seconds": round(present["seconds"], 3),
+        "command": "python -m bench sync-docker",
+    }
+
+
+BTRFS_SVC = """[DEFAULT]
+nodes = n1 n2
+drpnodes = n3
+
+[fs#1]
+dev = /dev/mapper/svc1.d0
+mnt = /srv/bench/data
+mnt_opt = defaults,subvol=data
+standby@drpnodes = true
+
+[sync#1]
+type = btrfs
+src = svc1:data
+dst = svc1:data
+target = drpnodes
+"""
+
+
+def bench_btrfs(tb: Testbed) -> dict[str, Any]:
+    install(tb, "benchb", BTRFS_SVC)
+    tb.exec("n1", FERRY, "benchb", "start", "--local", check=True)
+    tb.exec("n3", FERRY, "benchb", "startstandby", "--local", check=True)
+    sh(tb, "n1", "head -c 1G /dev/urandom > /srv/bench/data/big.bin && sync")
+    full = ferry_sync(tb, "n1", "benchb", "full")
+    changed = 10 * MIB
+    sh(tb, "n1", "dd if=/dev/urandom of=/srv/bench/data/big.bin bs=1M count=10 seek=300 "
+       "conv=notrunc status=none && sync")  # fmt: skip
+    incr = ferry_sync(tb, "n1", "benchb", "all")
+    for node in ("n1", "n3"):
+        tb.exec(node, FERRY, "benchb", "stop", "--local", "--force")
+    rows = [
+        ("bytes", f"{incr['bytes'] / MIB:.1f} MiB", f"{full['bytes'] / MIB:.1f} MiB"),
+        ("wall time", f"{incr['seconds']:.2f} s", f"{full['seconds']:.2f} s"),
+        ("bytes / changed", f"{incr['bytes'] / changed:.2f}", f"{full['bytes'] / changed:.1f}"),
+    ]
+    table(
+        "sync-btrfs: 1 GiB subvolume, 10 MiB changed (ferry = incremental, baseline = full)", rows
+    )
+    return {
+        "incremental_bytes": incr["bytes"],
+        "incremental_seconds": round(incr["seconds"], 3),
+        "full_bytes": full["bytes"],
+        "full_seconds": round(full["seconds"], 3),
+        "bytes_over_changed": round(incr["bytes"] / changed, 3),
+        "time_ratio": round(incr["seconds"] / full["seconds"], 3),
+        "command": "python -m bench sync-btrfs",
+    }
+
+
+RSYNC_SVC = """[DEFAULT]
+nodes = n1 n2
+drpnodes = n3
+
+[app#0]
+start = touch /var/lib/ferry/benchr.up
+stop = rm -f /var/lib/ferry/benchr.up
+check = test -f /var/lib/ferry/benchr.up
+
+[sync#0]
+src = /srv/benchr/
+dst = /srv/benchr-ferry
+target = drpnodes
+"""
+
+
+def bench_rsync(tb: Testbed) -> dict[str, Any]:
+    install(tb, "benchr", RSYNC_SVC)
+    tb.exec("n1", FERRY, "benchr", "start", "--local", check=True)
+    tree = (
+        "mkdir -p /srv/benchr && cd /srv/benchr && for i in $(seq 1 40); do mkdir -p d$i; "
+        "for j in $(seq 1 50); do head -c 100K /dev/urandom > d$i/f$j; done; done"
+    )
+    sh(tb, "n1", tree)
+    runs = []
+    for _ in range(3):
+        sh(tb, "n3", "rm -rf /srv/benchr-ferry /srv/benchr-bare")
+        ours = ferry_sync(tb, "n1", "benchr", "full")
+        bare = timed(tb, "n1", "rsync -a -e ssh /srv/benchr/ root@n3:/srv/benchr-bare")
+        runs.append((ours["seconds"], bare))
+    tb.exec("n1", FERRY, "benchr", "stop", "--local")
+    ours_s = sorted(r[0] for r in runs)[1]
+    bare_s = sorted(r[1] for r in runs)[1]
+    rows = [("wall time (median of 3)", f"{ours_s:.2f} s", f"{bare_s:.2f} s"),
+            ("ratio", f"{ours_s / bare_s:.2f}", "1.00")]  # fmt: skip
+    table("sync-rsync: 2000 files, 200 MiB, to an empty target", rows)
+    return {
+        "ferry_seconds": round(ours_s, 3),
+        "baseline_seconds": round(bare_s, 3),
+        "wall_time_ratio": round(ours_s / bare_s, 3),
+        "command": "python -m bench sync-rsync",
+    }
+
+
+def runner(name: str, work: Callable[[Testbed], dict[str, Any]]) -> Callable[[list[str]], int]:
+    def run(argv: list[str]) -> int:
+        tb = _testbed()
+        tb.up()
+        try:
+            save(name, work(tb))
+        except (RuntimeError, subprocess.SubprocessError) as exc:
+            print(f"bench {name} failed: {exc}")
+            return 1
+        finally:
+            tb.down()
+        return 0
+
+    return run
+
+
+BENCHMARKS = {
+    "sync-docker": runner("sync-docker", bench_docker),
+    "sync-btrfs": runner("sync-btrfs", bench_btrfs),
+    "sync-rsync": runner("sync-rsync", bench_rsync),
+}

@@ -16,6 +16,7 @@ PACKAGES=(
   util-linux         # unshare, nsenter, losetup, mount
   procps             # ps, pkill-free process listing
   iputils-ping       # duplicate-address probe before an ip resource starts
+  nftables           # testbed partitions
   python3-venv       # make test's virtualenv
 )
 

@@ -1,0 +1,61 @@
+"""btrfs disks on loop devices, shown to nodes as /dev/mapper/svc1.d0.
+
+The kernel has no device-mapper here, so a node's /dev/mapper is a directory
+of its own holding a block device node with the loop device's numbers. The
+filesystem is only ever mounted in short-lived private mount namespaces (to
+make the subvolumes) and later inside nodes, never in the machine's own.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from .procs import run
+from .topology import DISK_LABEL, DISK_SIZE, DISK_SUBVOLUMES
+
+
+def make_filesystem(image: Path, mountpoint: Path) -> str:
+    """Sparse file, btrfs labelled svc1, subvolumes; return its loop device.
+
+    The caller records the image path first: ``loops_of`` finds the loop
+    device again from it if we crash between attaching and recording.
+    """
+    image.parent.mkdir(parents=True, exist_ok=True)
+    with open(image, "wb") as sparse:
+        sparse.truncate(DISK_SIZE)
+    run(["mkfs.btrfs", "-q", "-f", "-L", DISK_LABEL, str(image)], timeout=60)
+    device = run(["losetup", "--find", "--show", str(image)], timeout=30).stdout.strip()
+    mountpoint.mkdir(parents=True, exist_ok=True)
+    script = (
+        'dev=$1 mnt=$2; shift 2; mount -t btrfs "$dev" "$mnt" || exit 1; '
+        'for sub; do btrfs -q subvolume create "$mnt/$sub" || exit 1; done; umount "$mnt"'
+    )
+    private = ["unshare", "--mount", "--propagation", "private", "--"]
+    run([*private, "sh", "-c", script, "sh", device, str(mountpoint), *DISK_SUBVOLUMES])
+    mountpoint.rmdir()
+    return device
+
+
+def loops_of(image: Path) -> list[str]:
+    """Loop devices backed by ``image``."""
+    if not image.exists():
+        return []
+    out = run(["losetup", "--noheadings", "--output", "NAME", "--associated", str(image)])
+    return out.stdout.split()
+
+
+def detach(device: str) -> None:
+    """Forget the btrfs device (this one only, no global scan) and detach it."""
+    run(["btrfs", "device", "scan", "--forget", device], check=False, timeout=30)
+    run(["losetup", "--detach", device], check=False, timeout=30)
+
+
+def make_device_node(path: Path, device: str) -> None:
+    """A block device node at ``path`` with the numbers of ``device``."""
+    rdev = os.stat(device).st_rdev
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists():
+        path.unlink()
+    os.mknod(path, 0o600 | stat.S_IFBLK, rdev)

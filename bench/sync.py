@@ -202,7 +202,7 @@ def bench_rsync(tb: Testbed) -> dict[str, Any]:
     install(tb, "benchr", RSYNC_SVC)
     tb.exec("n1", FERRY, "benchr", "start", "--local", check=True)
     tree = (
-        "mkdir -p /srv/benchr && cd /srv/benchr && for i in $(seq 1 40); do mkdir -p d$i; "
+        "mkdir -p /srv/benchr && cd /srv/benchr && for i in $(seq 1 80); do mkdir -p d$i; "
         "for j in $(seq 1 50); do head -c 100K /dev/urandom > d$i/f$j; done; done"
     )
     sh(tb, "n1", tree)
@@ -217,7 +217,7 @@ def bench_rsync(tb: Testbed) -> dict[str, Any]:
     bare_s = sorted(r[1] for r in runs)[1]
     rows = [("wall time (median of 3)", f"{ours_s:.2f} s", f"{bare_s:.2f} s"),
             ("ratio", f"{ours_s / bare_s:.2f}", "1.00")]  # fmt: skip
-    table("sync-rsync: 2000 files, 200 MiB, to an empty target", rows)
+    table("sync-rsync: 4000 files, 400 MiB, to an empty target", rows)
     return {
         "ferry_seconds": round(ours_s, 3),
         "baseline_seconds": round(bare_s, 3),

@@ -66,7 +66,7 @@ class Driver(SyncDriver):
         self, target: str, full: bool, peers: Peers, progress: Progress
     ) -> TransferResult:
         argv = [
-            "rsync", *self.options(), "--info=progress2", "--no-inc-recursive",
+            "rsync", *self.options(), "--info=progress2",
             "-e", SSH, *self.sources(), f"root@{target}:{self.values['dst']}",
         ]  # fmt: skip
         if full:

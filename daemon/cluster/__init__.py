@@ -1,0 +1,1 @@
+"""The cluster: heartbeats, the cluster state's single owner, placement, orchestration."""

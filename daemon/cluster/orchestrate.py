@@ -1,0 +1,185 @@
+"""Orchestration decisions (SPEC 5.2, 5.3): what this node should do for one service now.
+
+A pure function of what the cluster state says (instances of alive nodes, the global
+expect, placement facts, the clock). The monitor loop calls it, carries the action
+out and records the monitor state; tests call it with tables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from daemon.cluster.placement import NodeFacts, PlacementInput, candidates, leaders, surplus
+
+UP = ("up", "warn")  # an instance that runs the service, even partly
+FAILED = ("start failed", "stop failed")
+BUSY = ("starting", "stopping")
+
+
+@dataclass(frozen=True)
+class InstanceView:
+    """One node's instance of the service, as the cluster state knows it."""
+
+    node: str
+    avail: str = "down"
+    state: str = "idle"  # idle, ready, starting, stopping, start failed, stop failed
+    frozen: bool = False
+    standby_down: bool = False  # standby resources found down
+    ready_since: float | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.avail in UP
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    name: str
+    nodes: tuple[str, ...]
+    drpnodes: tuple[str, ...] = ()
+    topology: str = "failover"
+    orchestrate: str = "no"
+    placement: str = "nodes order"
+    flex_target: int = 1
+    expect: str = ""  # "", started, stopped, placed, placed@<node>
+    instances: Mapping[str, InstanceView] = field(default_factory=dict)  # alive nodes only
+    boot_started: bool = False  # orchestrate = start: the cluster-start placement is done
+
+
+@dataclass(frozen=True)
+class Context:
+    local: str
+    now: float
+    ready_period: float = 5.0
+    facts: Mapping[str, NodeFacts] = field(default_factory=dict)
+    rejoined: bool = True  # the rejoin grace period is over
+    quorum: bool = True  # this node sees enough votes to act on its own
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # none, ready, unready, start, stop, startstandby, reached
+    reason: str = ""
+
+
+NONE = Decision("none")
+
+
+def placement_input(svc: ServiceView) -> PlacementInput:
+    failed = frozenset(n for n, i in svc.instances.items() if i.state == "start failed")
+    frozen = frozenset(n for n, i in svc.instances.items() if i.frozen)
+    return PlacementInput(svc.name, svc.nodes, svc.placement, failed=failed, excluded=frozen)
+
+
+def expected_node(svc: ServiceView, ctx: Context) -> str:
+    """The node a placed / placed@node expect points to ('' when none can be had)."""
+    if svc.expect.startswith("placed@"):
+        return svc.expect.removeprefix("placed@")
+    chosen = leaders(placement_input(svc), ctx.facts)
+    return chosen[0] if chosen else ""
+
+
+def decide(svc: ServiceView, ctx: Context) -> Decision:
+    """What the local node does next for this service."""
+    local = svc.instances.get(ctx.local, InstanceView(ctx.local))
+    if local.state in BUSY:
+        return NONE  # an action is running: its outcome will be seen next round
+    if svc.expect:
+        return _follow_expect(svc, ctx, local)
+    if local.frozen:
+        return NONE
+    if local.standby_down and not local.running:
+        return Decision("startstandby", "standby resources are down")
+    if not ctx.rejoined:
+        return NONE
+    if svc.orchestrate == "no" or (svc.orchestrate == "start" and svc.boot_started):
+        return NONE
+    if not ctx.quorum:
+        return _unready(local, "no quorum: no automatic start")
+    if svc.topology == "flex":
+        return _flex(svc, ctx, local)
+    return _failover(svc, ctx, local)
+
+
+def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:
+    running = [n for n, i in svc.instances.items() if i.running]
+    if svc.expect == "stopped":
+        if local.running:
+            return Decision("stop", "expect stopped")
+        return Decision("reached", "stopped") if not running else NONE
+    if svc.expect in ("started", "placed") or svc.expect.startswith("placed@"):
+        target = expected_node(svc, ctx)
+        if svc.topology == "flex" and svc.expect == "started":
+            return _flex(svc, ctx, local)
+        if ctx.local != target:
+            if local.running:
+                return Decision("stop", f"the service moves to {target or 'nowhere'}")
+            return NONE
+        others = [n for n in running if n != ctx.local]
+        if others:
+            return Decision("none", f"waiting for {', '.join(others)} to stop")
+        if local.running:
+            return Decision("reached", f"running on {ctx.local}")
+        if local.state in FAILED:
+            return NONE
+        return Decision("start", f"expect {svc.expect}")
+    return NONE
+
+
+def _unready(local: InstanceView, reason: str) -> Decision:
+    return Decision("unready", reason) if local.state == "ready" else Decision("none", reason)
+
+
+def _ready_or_start(svc: ServiceView, ctx: Context, local: InstanceView, why: str) -> Decision:
+    if local.state in FAILED:
+        return Decision("none", f"{local.state}: waiting for 'clear'")
+    contenders = [
+        i.node
+        for i in svc.instances.values()
+        if i.node != ctx.local and i.state in ("ready", "starting")
+    ]
+    ranked = candidates(placement_input(svc), ctx.facts)
+    better = [n for n in contenders if n in ranked and ranked.index(n) < _index(ranked, ctx.local)]
+    if better:
+        return _unready(local, f"{better[0]} is ready before us")
+    if local.state != "ready" or local.ready_since is None:
+        return Decision("ready", why)
+    if ctx.now - local.ready_since < ctx.ready_period:
+        return NONE
+    return Decision("start", why)
+
+
+def _index(ranked: list[str], node: str) -> int:
+    return ranked.index(node) if node in ranked else len(ranked)
+
+
+def _failover(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:
+    running = [n for n, i in svc.instances.items() if i.running]
+    if running:
+        if local.running and len(running) > 1:
+            ranked = candidates(placement_input(svc), ctx.facts)
+            best = min(running, key=lambda n: _index(ranked, n))
+            if best != ctx.local:
+                return Decision("stop", f"dual-active with {best}: the lower-ranked instance stops")
+        return _unready(local, "the service runs")
+    chosen = leaders(placement_input(svc), ctx.facts)
+    if not chosen or chosen[0] != ctx.local:
+        return _unready(local, f"the leader is {chosen[0] if chosen else 'nobody'}")
+    return _ready_or_start(svc, ctx, local, "no instance is up and this node leads")
+
+
+def _flex(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:
+    running = [n for n, i in svc.instances.items() if i.running]
+    ranked = candidates(placement_input(svc), ctx.facts)
+    target = max(0, svc.flex_target)
+    if local.running:
+        if len(running) > target and ctx.local in surplus(running, ranked, target):
+            return Decision("stop", f"{len(running)} instances up, flex_target is {target}")
+        return NONE
+    if len(running) >= target:
+        return _unready(local, "flex_target reached")
+    wanted = [n for n in ranked if n not in running][: target - len(running)]
+    if ctx.local not in wanted:
+        return _unready(local, "other nodes lead")
+    return _ready_or_start(svc, ctx, local, f"{len(running)} of {target} flex instances up")

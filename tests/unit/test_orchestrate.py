@@ -1,0 +1,226 @@
+"""Orchestration decisions as tables: failover, flex, expects, standby, quorum, drpnodes."""
+
+from __future__ import annotations
+
+import pytest
+
+from daemon.cluster.orchestrate import Context, InstanceView, ServiceView, decide
+from daemon.cluster.placement import NodeFacts
+
+FACTS = {n: NodeFacts(n) for n in ("n1", "n2", "n3")}
+
+
+def svc(**kw: object) -> ServiceView:
+    base: dict[str, object] = {
+        "name": "svc1",
+        "nodes": ("n1", "n2"),
+        "drpnodes": ("n3",),
+        "orchestrate": "ha",
+    }
+    base.update(kw)
+    return ServiceView(**base)  # type: ignore[arg-type]
+
+
+def inst(node: str, avail: str = "down", **kw: object) -> InstanceView:
+    return InstanceView(node, avail, **kw)  # type: ignore[arg-type]
+
+
+def ctx(local: str, now: float = 100.0, **kw: object) -> Context:
+    facts = kw.pop("facts", FACTS)
+    return Context(local, now, facts=facts, **kw)  # type: ignore[arg-type]
+
+
+def inst_map(*instances: InstanceView) -> dict[str, InstanceView]:
+    return {i.node: i for i in instances}
+
+
+CASES = [
+    # (name, service, local, context extras, expected action)
+    ("leader gets ready", svc(instances=inst_map(inst("n1"), inst("n2"))), "n1", {}, "ready"),
+    ("non-leader waits", svc(instances=inst_map(inst("n1"), inst("n2"))), "n2", {}, "none"),
+    (
+        "ready period not over",
+        svc(instances=inst_map(inst("n1", state="ready", ready_since=98.0), inst("n2"))),
+        "n1",
+        {},
+        "none",
+    ),
+    (
+        "ready period over: start",
+        svc(instances=inst_map(inst("n1", state="ready", ready_since=90.0), inst("n2"))),
+        "n1",
+        {},
+        "start",
+    ),
+    (
+        "running elsewhere: unready",
+        svc(instances=inst_map(inst("n1", state="ready", ready_since=90.0), inst("n2", "up"))),
+        "n1",
+        {},
+        "unready",
+    ),
+    (
+        "leader dead: the peer leads",
+        svc(instances=inst_map(inst("n2"))),
+        "n2",
+        {"facts": {"n2": FACTS["n2"], "n3": FACTS["n3"]}},
+        "ready",
+    ),
+    (
+        "drpnode never starts alone",
+        svc(instances=inst_map(inst("n3"))),
+        "n3",
+        {"facts": {"n3": FACTS["n3"]}},
+        "none",
+    ),
+    ("orchestrate no", svc(orchestrate="no", instances=inst_map(inst("n1"))), "n1", {}, "none"),
+    ("frozen", svc(instances=inst_map(inst("n1", frozen=True))), "n1", {}, "none"),
+    (
+        "frozen leader: the next one leads",
+        svc(instances=inst_map(inst("n1", frozen=True), inst("n2"))),
+        "n2",
+        {},
+        "ready",
+    ),
+    (
+        "start failed waits for clear",
+        svc(instances=inst_map(inst("n1", state="start failed"), inst("n2"))),
+        "n1",
+        {},
+        "none",
+    ),
+    (
+        "failed leader: the next one leads",
+        svc(instances=inst_map(inst("n1", state="start failed"), inst("n2"))),
+        "n2",
+        {},
+        "ready",
+    ),
+    ("no quorum", svc(instances=inst_map(inst("n1"))), "n1", {"quorum": False}, "none"),
+    ("rejoin grace", svc(instances=inst_map(inst("n1"))), "n1", {"rejoined": False}, "none"),
+    (
+        "dual-active: the lower-ranked stops",
+        svc(instances=inst_map(inst("n1", "up"), inst("n2", "up"))),
+        "n2",
+        {},
+        "stop",
+    ),
+    (
+        "dual-active: the leader stays",
+        svc(instances=inst_map(inst("n1", "up"), inst("n2", "up"))),
+        "n1",
+        {},
+        "none",
+    ),
+    (
+        "standby kept up on the DRP node",
+        svc(orchestrate="no", instances=inst_map(inst("n3", "stdby down", standby_down=True))),
+        "n3",
+        {},
+        "startstandby",
+    ),
+    (
+        "a better-ranked peer is ready",
+        svc(instances=inst_map(inst("n1", state="ready", ready_since=50.0), inst("n2"))),
+        "n2",
+        {},
+        "none",
+    ),
+    (
+        "orchestrate start: once",
+        svc(orchestrate="start", boot_started=True, instances=inst_map(inst("n1"))),
+        "n1",
+        {},
+        "none",
+    ),
+    # expects
+    (
+        "switch: the running node stops",
+        svc(expect="placed@n3", instances=inst_map(inst("n1", "up"), inst("n3"))),
+        "n1",
+        {},
+        "stop",
+    ),
+    (
+        "switch: the target waits for the stop",
+        svc(expect="placed@n3", instances=inst_map(inst("n1", "up"), inst("n3"))),
+        "n3",
+        {},
+        "none",
+    ),
+    (
+        "switch: the target starts once the others are down",
+        svc(expect="placed@n3", instances=inst_map(inst("n1"), inst("n3"))),
+        "n3",
+        {},
+        "start",
+    ),
+    (
+        "takeover with the primary site dead",
+        svc(expect="placed@n3", instances=inst_map(inst("n3", "stdby up"))),
+        "n3",
+        {"facts": {"n3": FACTS["n3"]}},
+        "start",
+    ),
+    (
+        "expect reached",
+        svc(expect="placed@n3", instances=inst_map(inst("n3", "up"))),
+        "n3",
+        {},
+        "reached",
+    ),
+    (
+        "giveback: placed goes to the leader",
+        svc(expect="placed", instances=inst_map(inst("n1"), inst("n3", "up"))),
+        "n3",
+        {},
+        "stop",
+    ),
+    (
+        "stopped",
+        svc(expect="stopped", instances=inst_map(inst("n1", "up"))),
+        "n1",
+        {},
+        "stop",
+    ),
+    ("stopped reached", svc(expect="stopped", instances=inst_map(inst("n1"))), "n1", {}, "reached"),
+    (
+        "expects override freeze",
+        svc(expect="placed@n2", instances=inst_map(inst("n1", "up", frozen=True), inst("n2"))),
+        "n1",
+        {},
+        "stop",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("service", "local", "extra", "expected"),
+    [case[1:] for case in CASES],
+    ids=[case[0] for case in CASES],
+)
+def test_decide(service: ServiceView, local: str, extra: dict[str, object], expected: str) -> None:
+    assert decide(service, ctx(local, **extra)).action == expected
+
+
+FLEX = {"topology": "flex", "nodes": ("n1", "n2", "n3"), "drpnodes": ()}
+
+
+@pytest.mark.parametrize(
+    ("running", "target", "local", "expected"),
+    [
+        ((), 2, "n1", "ready"),
+        ((), 2, "n2", "ready"),
+        ((), 2, "n3", "none"),
+        (("n1",), 2, "n2", "ready"),
+        (("n1", "n2"), 2, "n3", "none"),
+        (("n1", "n2", "n3"), 2, "n3", "stop"),
+        (("n1", "n2", "n3"), 2, "n1", "none"),
+        (("n1", "n2"), 1, "n2", "stop"),
+        (("n1", "n2"), 3, "n3", "ready"),
+    ],
+)
+def test_flex_target(running: tuple[str, ...], target: int, local: str, expected: str) -> None:
+    instances = inst_map(*(inst(n, "up" if n in running else "down") for n in ("n1", "n2", "n3")))
+    service = svc(flex_target=target, instances=instances, **FLEX)
+    assert decide(service, ctx(local)).action == expected

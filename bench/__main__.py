@@ -5,9 +5,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import sync
+from bench import api, sync
 
-BENCHMARKS: dict[str, Callable[[list[str]], int]] = {**sync.BENCHMARKS}
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {**sync.BENCHMARKS, **api.BENCHMARKS}
 
 
 def main(argv: list[str]) -> int:

@@ -1,0 +1,100 @@
+"""The aiohttp application: routes from the table, authorization, JSON errors, metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from daemon.api.auth import authenticate
+from daemon.api.context import ApiContext
+from daemon.api.http import ApiError, Call, Route, error_response, json_response
+from daemon.api.openapi import openapi_document
+from daemon.api.routes import ROUTES
+
+log = logging.getLogger("ferry.api")
+
+MAX_BODY = 1024 * 1024 + 4096  # a 1 MiB configuration text plus its JSON envelope
+CTX_KEY = web.AppKey("ctx", ApiContext)
+WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _endpoint(route: Route, ctx: ApiContext) -> WebHandler:
+    async def endpoint(request: web.Request) -> web.StreamResponse:
+        principal = None
+        if route.role is not None:
+            principal = authenticate(request, ctx.tokens, ctx.cluster_nodes)
+            if principal is None:
+                raise ApiError(
+                    401,
+                    "authentication required: a bearer token, or a cluster node certificate",
+                    headers={"WWW-Authenticate": 'Bearer realm="ferryd"'},
+                )
+            if principal.role < route.role:
+                raise ApiError(
+                    403,
+                    f"{principal.label} has role {principal.role.label}; "
+                    f"this needs {route.role.label}",
+                )
+        result = await route.handler(Call(request, ctx, route, principal))
+        if isinstance(result, web.StreamResponse):
+            return result
+        return json_response(result, route.status)
+
+    endpoint.__name__ = route.operation_id
+    return endpoint
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: WebHandler) -> web.StreamResponse:
+    """Every error answer is a JSON ErrorBody; an unexpected exception is a logged 500."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return json_response(exc.body, exc.status, headers=exc.headers)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        headers = {k: v for k, v in exc.headers.items() if k.lower() in ("allow",)}
+        message = exc.reason
+        if exc.status == 413:
+            message = f"request body larger than {MAX_BODY} bytes"
+        return error_response(exc.status, message, headers=headers)
+    except Exception as exc:
+        log.exception("internal error on %s %s", request.method, request.path)
+        return error_response(500, f"internal error: {type(exc).__name__} (see the daemon log)")
+
+
+def _metrics(ctx: ApiContext) -> Middleware:
+    @web.middleware
+    async def measure(request: web.Request, handler: WebHandler) -> web.StreamResponse:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await handler(request)
+            status = response.status
+            return response
+        finally:
+            info = request.match_info
+            resource = info.route.resource if info.http_exception is None else None
+            route = resource.canonical if resource is not None else "unmatched"
+            elapsed = time.perf_counter() - started
+            if route != "/api/events":  # a stream's duration is not a latency
+                ctx.metrics.latency.observe(elapsed, method=request.method, route=route)
+            ctx.metrics.requests.inc(method=request.method, route=route, code=str(status))
+            log.debug("%s %s -> %s (%.1f ms)", request.method, request.path, status, elapsed * 1000)
+
+    return measure
+
+
+def build_app(ctx: ApiContext) -> web.Application:
+    """The API application for ctx; its OpenAPI document is computed once."""
+    app = web.Application(client_max_size=MAX_BODY, middlewares=[_metrics(ctx), json_errors])
+    app[CTX_KEY] = ctx
+    ctx.openapi = openapi_document(ROUTES, ctx.version)
+    for route in ROUTES:
+        app.router.add_route(route.method, route.path, _endpoint(route, ctx))
+    return app

@@ -1,0 +1,127 @@
+"""The OpenAPI 3.1 document, generated from the route table and the pydantic models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Literal
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from daemon.api.http import Route
+from daemon.api.schemas import ErrorBody
+
+REF = "#/components/schemas/{model}"
+ERROR_TEXT = {
+    400: "Bad request: malformed JSON, bad path or query parameter",
+    401: "No valid credentials",
+    403: "The caller's role does not allow this operation",
+    404: "No such service, action or route",
+    409: "The service's state or configuration does not allow it",
+    413: "Request body larger than the limit",
+    422: "Well-formed request with wrong content; the field is named",
+    500: "Internal error (a bug)",
+    503: "The daemon is stopping, or a status took too long",
+}
+
+
+def _schemas(routes: Iterable[Route]) -> tuple[dict[Any, Any], dict[str, Any]]:
+    wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
+        (ErrorBody, "serialization")
+    ]
+    for route in routes:
+        if route.body is not None:
+            wanted.append((route.body, "validation"))
+        if route.response is not None:
+            wanted.append((route.response, "serialization"))
+    unique = list(dict.fromkeys(wanted))
+    refs, top = models_json_schema(unique, ref_template=REF)
+    return dict(refs), top.get("$defs", {})
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": route.operation_id,
+        "summary": route.summary,
+        "tags": [route.tag] if route.tag else [],
+    }
+    if route.role is None:
+        op["security"] = []
+    else:
+        op["description"] = f"Role: {route.role.label} or above."
+    params: list[dict[str, Any]] = []
+    for p in route.path_params:
+        params.append(
+            {
+                "name": p.name,
+                "in": "path",
+                "required": True,
+                "description": p.description,
+                "schema": {"type": "string", "pattern": p.pattern},
+            }
+        )
+    for q in route.query:
+        schema: dict[str, Any] = {"type": q.kind}
+        if q.minimum is not None:
+            schema["minimum"] = q.minimum
+        if q.maximum is not None:
+            schema["maximum"] = q.maximum
+        if q.pattern is not None:
+            schema["pattern"] = q.pattern
+        params.append(
+            {
+                "name": q.name,
+                "in": "query",
+                "required": False,
+                "description": q.description,
+                "schema": schema,
+            }
+        )
+    if params:
+        op["parameters"] = params
+    if route.body is not None:
+        op["requestBody"] = {"required": True, "content": _json(refs[(route.body, "validation")])}
+    if route.response is not None:
+        content = _json(refs[(route.response, "serialization")])
+    elif route.content_type == "application/json":
+        content = _json(route.extra.get("schema", {"type": "object"}))
+    else:
+        content = {route.content_type: {"schema": {"type": "string"}}}
+    responses: dict[str, Any] = {str(route.status): {"description": "Success", "content": content}}
+    error = _json(refs[(ErrorBody, "serialization")])
+    codes = set(route.errors) | {500}
+    if route.role is not None:
+        codes |= {401, 403}
+    for code in sorted(codes):
+        responses[str(code)] = {"description": ERROR_TEXT.get(code, "Error"), "content": error}
+    op["responses"] = responses
+    return op
+
+
+def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
+    """The whole document: paths from the routes, components from their models."""
+    routes = list(routes)
+    refs, defs = _schemas(routes)
+    paths: dict[str, dict[str, Any]] = {}
+    for route in routes:
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "ferryd",
+            "version": version,
+            "description": "Ferry node daemon. Over TCP, authenticate with a bearer token "
+            "(roles root, operator, guest) or a cluster node certificate; "
+            "the unix socket needs no token.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": defs,
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+        "security": [{"bearer": []}],
+    }

@@ -1,0 +1,556 @@
+"""The API's operations: one handler each, and the route table that declares them."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from aiohttp import web
+
+from daemon.actions import ACTION_ID_RE, ActionRecord, RunnerClosed
+from daemon.api.auth import Role
+from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route, json_response
+from daemon.api.schemas import (
+    ACTION_ID_PATTERN,
+    NODE_NAME_PATTERN,
+    SERVICE_NAME_PATTERN,
+    ActionAccepted,
+    ActionCounts,
+    ActionList,
+    ActionLog,
+    ActionOut,
+    ActionRequest,
+    ActionSummary,
+    ClusterNode,
+    ClusterStatus,
+    ConfigText,
+    ConfigView,
+    Health,
+    InstanceStatus,
+    Issue,
+    NodeStatus,
+    ServiceList,
+    ServiceSummary,
+    ValidationReport,
+)
+from daemon.cli.config_cmds import evaluated_config
+from daemon.config import ini
+from daemon.config.errors import ConfigError, ConfigIssue, Severity
+from daemon.config.service import EvalContext, ServiceConfig
+from daemon.config.store import write_atomically
+from daemon.config.validate import has_errors, validate
+from daemon.events import SubscriptionEnded
+from daemon.node.services import StatusUnavailable, UnknownService
+from daemon.service.loader import NotAnInstance
+
+SVC = PathParam("svc", SERVICE_NAME_PATTERN, "Service name.")
+ACTION_ID = PathParam("action_id", ACTION_ID_PATTERN, "Action id, as returned on submission.")
+RESERVED_NAMES = ("node",)  # node.conf is the node's own file, not a service
+# Actions the schema knows that arrive with later work.
+LATER = {
+    "freeze": "the cluster issue",
+    "thaw": "the cluster issue",
+    "clear": "the cluster issue",
+    "switch": "the cluster issue",
+    "takeover": "the cluster issue",
+    "giveback": "the cluster issue",
+    "sync": "the cluster issue",
+}
+MAX_WAIT = 300.0
+
+
+def _service(call: Call, must_exist: bool = True) -> str:
+    name = call.path("svc")
+    if name in RESERVED_NAMES:
+        raise ApiError(400, f"svc: {name!r} is reserved (node.conf is not a service)", field="svc")
+    if must_exist and not call.ctx.services.path(name).exists():
+        raise ApiError(404, f"no service {name!r} on this node", field="svc")
+    return name
+
+
+def _issues(issues: list[ConfigIssue]) -> list[Issue]:
+    return [Issue.model_validate(i.as_dict()) for i in issues]
+
+
+def _instance_error(name: str, exc: Exception) -> ApiError:
+    if isinstance(exc, ConfigError):
+        errors = [i for i in exc.issues if i.severity is Severity.ERROR]
+        return ApiError(409, f"{name}: the configuration has errors", issues=errors)
+    if isinstance(exc, UnknownService):
+        return ApiError(404, f"no service {name!r} on this node", field="svc")
+    if isinstance(exc, StatusUnavailable):
+        return ApiError(503, str(exc))
+    return ApiError(409, str(exc))
+
+
+# ---------------------------------------------------------------------------- node
+
+
+async def health(call: Call) -> Health:
+    ctx = call.ctx
+    return Health(
+        status="stopping" if ctx.stopping else "ok", node=ctx.nodename, version=ctx.version
+    )
+
+
+async def openapi_document(call: Call) -> web.Response:
+    return web.json_response(call.ctx.openapi)
+
+
+async def node_status(call: Call) -> NodeStatus:
+    ctx = call.ctx
+    return NodeStatus(
+        name=ctx.nodename,
+        cluster=ctx.node.cluster.name,
+        version=ctx.version,
+        pid=ctx.pid,
+        started_at=ctx.started_at,
+        uptime=max(0.0, time.time() - ctx.started_at),
+        listen=ctx.listen,
+        tls=ctx.tls,
+        actions=ActionCounts(
+            running=ctx.runner.running,
+            queued=ctx.runner.queued,
+            max_concurrent=ctx.runner.max_concurrent,
+        ),
+        services=len(ctx.services.names()),
+        event_subscribers=ctx.events.subscribers,
+    )
+
+
+async def cluster_status(call: Call) -> ClusterStatus:
+    ctx = call.ctx
+    cluster = ctx.node.cluster
+    nodes = [ClusterNode(name=ctx.nodename, local=True, state="up", address=None)]
+    for peer in cluster.peers:
+        state = ctx.peer_state(peer.name)
+        nodes.append(
+            ClusterNode(
+                name=peer.name,
+                local=False,
+                state="up" if state == "up" else "down" if state == "down" else "unknown",
+                address=f"{peer.host}:{peer.port}",
+            )
+        )
+    return ClusterStatus(
+        name=cluster.name,
+        node=ctx.nodename,
+        nodes=nodes,
+        hb_interval=cluster.hb_interval,
+        hb_timeout=cluster.hb_timeout,
+    )
+
+
+# ---------------------------------------------------------------------------- services
+
+
+async def _summary(call: Call, name: str, refresh: bool) -> ServiceSummary | None:
+    ctx = call.ctx
+    try:
+        entry = await ctx.services.status(name, refresh=refresh)
+    except UnknownService:
+        return None  # removed meanwhile
+    except ConfigError as exc:
+        errors = [i for i in exc.issues if i.severity is Severity.ERROR]
+        first = errors[0].render() if errors else "configuration errors"
+        return ServiceSummary(
+            name=name, node=ctx.nodename, error=f"{len(errors)} configuration error(s): {first}"
+        )
+    except (NotAnInstance, StatusUnavailable) as exc:
+        return ServiceSummary(name=name, node=ctx.nodename, error=str(exc))
+    return ServiceSummary(
+        name=name,
+        node=ctx.nodename,
+        avail=entry.state["avail"],
+        overall=entry.state["overall"],
+        updated_at=entry.updated_at,
+    )
+
+
+async def list_services(call: Call) -> ServiceList:
+    refresh = call.query_bool("refresh")
+    names = call.ctx.services.names()
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(_summary(call, name, refresh)) for name in names]
+    return ServiceList(services=[s for t in tasks if (s := t.result()) is not None])
+
+
+async def service_status(call: Call) -> InstanceStatus:
+    name = _service(call)
+    refresh = call.query_bool("refresh")
+    try:
+        entry = await call.ctx.services.status(name, refresh=refresh)
+    except (UnknownService, ConfigError, NotAnInstance, StatusUnavailable) as exc:
+        raise _instance_error(name, exc) from None
+    return InstanceStatus.model_validate({**entry.state, "updated_at": entry.updated_at})
+
+
+def _context(call: Call, node: str | None = None) -> EvalContext:
+    ctx = call.ctx
+    return EvalContext(
+        nodename=node or ctx.nodename, clustername=ctx.node.cluster.name, var_dir=str(ctx.var_dir)
+    )
+
+
+def _check_text(
+    call: Call, name: str, text: str, node: str | None = None
+) -> tuple[ServiceConfig | None, list[ConfigIssue]]:
+    path = str(call.ctx.services.path(name))
+    try:
+        svc = ServiceConfig(
+            ini.load_bytes(text.encode(), path), name=name, context=_context(call, node)
+        )
+    except ConfigError as exc:
+        return None, exc.issues
+    return svc, validate(svc)
+
+
+async def get_config(call: Call) -> ConfigView:
+    name = _service(call)
+    node = call.query_str("node", NODE_NAME_PATTERN) or call.ctx.nodename
+    path = call.ctx.services.path(name)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ApiError(404, f"no service {name!r} on this node", field="svc") from None
+    text = data.decode("utf-8", errors="replace")
+    svc, issues = _check_text(call, name, text, node)
+    valid = svc is not None and not has_errors(issues)
+    evaluated: dict[str, dict[str, Any]] | None = None
+    if svc is not None and valid:
+        try:
+            evaluated = evaluated_config(svc, node)
+        except ConfigError as exc:
+            issues, valid = issues + exc.issues, False
+    return ConfigView(
+        service=name,
+        path=str(path),
+        text=text,
+        node=node,
+        valid=valid,
+        evaluated=evaluated,
+        issues=_issues(issues),
+    )
+
+
+async def validate_config(call: Call) -> ValidationReport:
+    name = _service(call, must_exist=False)
+    body = await call.body(ConfigText)
+    svc, issues = _check_text(call, name, body.text)
+    return ValidationReport(
+        service=name, valid=svc is not None and not has_errors(issues), issues=_issues(issues)
+    )
+
+
+async def put_config(call: Call) -> ValidationReport:
+    name = _service(call, must_exist=False)
+    body = await call.body(ConfigText)
+    svc, issues = _check_text(call, name, body.text)
+    if svc is None or has_errors(issues):
+        errors = [i for i in issues if i.severity is Severity.ERROR]
+        raise ApiError(
+            422,
+            f"{name}: the configuration has errors; nothing written",
+            field="text",
+            issues=errors,
+        )
+    path = call.ctx.services.path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, body.text)
+    except OSError as exc:
+        raise ApiError(500, f"cannot write {path}: {exc.strerror or exc}") from None
+    call.ctx.services.forget(name)
+    call.ctx.events.publish("config", {"service": name, "by": call.caller})
+    return ValidationReport(service=name, valid=True, issues=_issues(issues))
+
+
+# ---------------------------------------------------------------------------- actions
+
+
+def _check_action(call: Call, name: str, request: ActionRequest) -> None:
+    action = request.action
+    if action in LATER:
+        raise ApiError(422, f"action {action} arrives with {LATER[action]}", field="action")
+    for option, applies in (
+        ("to", ()),
+        ("target", ()),
+        ("mode", ()),
+        ("force", ("stop",)),
+    ):
+        if getattr(request, option) and action not in applies:
+            raise ApiError(422, f"{option} does not apply to {action}", field=option)
+    try:
+        inst = call.ctx.services.instance(name)
+    except (UnknownService, ConfigError, NotAnInstance) as exc:
+        raise _instance_error(name, exc) from None
+    unknown = [rid for rid in request.rids or [] if rid not in inst.resources]
+    if unknown:
+        known = ", ".join(inst.resources) or "none"
+        raise ApiError(
+            422,
+            f"rids: no resource {', '.join(unknown)} in {name} (resources: {known})",
+            field="rids",
+        )
+
+
+async def submit_action(call: Call) -> web.Response:
+    name = _service(call)
+    request = await call.body(ActionRequest)
+    _check_action(call, name, request)
+    params = request.model_dump(exclude_none=True, exclude={"action"})
+    try:
+        record = call.ctx.runner.submit(name, request.action, params, call.caller)
+    except RunnerClosed as exc:
+        raise ApiError(503, str(exc)) from None
+    href = f"/api/actions/{record.id}"
+    accepted = ActionAccepted(action_id=record.id, state=str(record.state), href=href)  # type: ignore[arg-type]
+    return json_response(accepted, 202, headers={"Location": href})
+
+
+def _record(call: Call) -> ActionRecord:
+    action_id = call.path("action_id")
+    record = call.ctx.runner.get(action_id) if ACTION_ID_RE.match(action_id) else None
+    if record is None:
+        raise ApiError(404, f"no action {action_id!r}", field="action_id")
+    return record
+
+
+async def get_action(call: Call) -> ActionOut:
+    record = _record(call)
+    wait = call.query_number("wait", 0.0, 0.0, MAX_WAIT)
+    if wait > 0 and not record.state.ended:
+        record = await call.ctx.runner.wait(record.id, wait) or record
+    return ActionOut.model_validate(record.as_dict())
+
+
+async def get_action_log(call: Call) -> ActionLog:
+    record = _record(call)
+    data = record.as_dict()
+    return ActionLog.model_validate(
+        {"action_id": record.id, "state": data["state"], "lines": data["log"]}
+    )
+
+
+async def list_actions(call: Call) -> ActionList:
+    service = call.query_str("service", SERVICE_NAME_PATTERN)
+    limit = int(call.query_number("limit", 50, 1, 1000))
+    records = call.ctx.runner.recent(service, limit)
+    return ActionList(actions=[ActionSummary.model_validate(r.as_dict()) for r in records])
+
+
+# ---------------------------------------------------------------------------- events, metrics
+
+
+async def events(call: Call) -> web.StreamResponse:
+    ctx = call.ctx
+    after_text = call.request.headers.get("Last-Event-ID")
+    after: int | None = None
+    if after_text is not None:
+        if not after_text.isdigit():
+            raise ApiError(400, "Last-Event-ID: not an event number", field="Last-Event-ID")
+        after = int(after_text)
+    query_after = call.query_number("after", -1, -1, 2**53)
+    if query_after >= 0:
+        after = int(query_after)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+    )
+    with ctx.events.subscribe(after) as subscription:
+        await response.prepare(call.request)
+        await response.write(f": ferryd {ctx.nodename} events\n\n".encode())
+        try:
+            while True:
+                event = await subscription.next(ctx.sse_keepalive)
+                await response.write(event.sse() if event else b": keepalive\n\n")
+        except SubscriptionEnded as end:
+            await response.write(f"event: end\ndata: {end}\n\n".encode())
+        except ConnectionError:
+            return response
+    return response
+
+
+async def metrics(call: Call) -> web.Response:
+    return web.Response(
+        text=call.ctx.metrics.registry.render(),
+        content_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+        charset="utf-8",
+    )
+
+
+GUEST, OPERATOR, ROOT = Role.GUEST, Role.OPERATOR, Role.ROOT
+REFRESH = QueryParam("refresh", "boolean", "Evaluate the status now instead of using the cache.")
+
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/api/health", health, "Is the daemon up", None, Health, tag="node"),
+    Route(
+        "GET",
+        "/api/openapi.json",
+        openapi_document,
+        "This document",
+        None,
+        tag="node",
+        extra={"schema": {"type": "object"}},
+    ),
+    Route("GET", "/api/node", node_status, "This node's status", GUEST, NodeStatus, tag="node"),
+    Route(
+        "GET",
+        "/api/cluster",
+        cluster_status,
+        "The cluster as this node sees it",
+        GUEST,
+        ClusterStatus,
+        tag="node",
+    ),
+    Route(
+        "GET",
+        "/api/services",
+        list_services,
+        "Services installed on this node, with their instance status",
+        GUEST,
+        ServiceList,
+        query=(REFRESH,),
+        tag="services",
+    ),
+    Route(
+        "GET",
+        "/api/services/{svc}",
+        service_status,
+        "The service's instance status on this node",
+        GUEST,
+        InstanceStatus,
+        path_params=(SVC,),
+        query=(REFRESH,),
+        errors=(400, 404, 409, 503),
+        tag="services",
+    ),
+    Route(
+        "GET",
+        "/api/services/{svc}/config",
+        get_config,
+        "The configuration text, and its evaluation for a node",
+        GUEST,
+        ConfigView,
+        path_params=(SVC,),
+        query=(
+            QueryParam(
+                "node",
+                "string",
+                "Evaluate as this node (default: this node).",
+                pattern=NODE_NAME_PATTERN,
+            ),
+        ),
+        errors=(400, 404),
+        tag="services",
+    ),
+    Route(
+        "POST",
+        "/api/services/{svc}/config/validate",
+        validate_config,
+        "Validate a configuration text without installing it",
+        GUEST,
+        ValidationReport,
+        body=ConfigText,
+        path_params=(SVC,),
+        errors=(400, 413, 422),
+        tag="services",
+    ),
+    Route(
+        "PUT",
+        "/api/services/{svc}/config",
+        put_config,
+        "Validate a configuration text and install it (atomically)",
+        ROOT,
+        ValidationReport,
+        body=ConfigText,
+        path_params=(SVC,),
+        errors=(400, 413, 422),
+        tag="services",
+    ),
+    Route(
+        "POST",
+        "/api/services/{svc}/actions",
+        submit_action,
+        "Queue an action on the service's instance",
+        OPERATOR,
+        ActionAccepted,
+        body=ActionRequest,
+        status=202,
+        path_params=(SVC,),
+        errors=(400, 404, 409, 413, 422, 503),
+        tag="actions",
+    ),
+    Route(
+        "GET",
+        "/api/actions",
+        list_actions,
+        "Recent actions, newest first",
+        GUEST,
+        ActionList,
+        query=(
+            QueryParam(
+                "service", "string", "Only this service's actions.", pattern=SERVICE_NAME_PATTERN
+            ),
+            QueryParam("limit", "integer", "How many.", minimum=1, maximum=1000),
+        ),
+        errors=(400,),
+        tag="actions",
+    ),
+    Route(
+        "GET",
+        "/api/actions/{action_id}",
+        get_action,
+        "An action's state, result and log",
+        GUEST,
+        ActionOut,
+        path_params=(ACTION_ID,),
+        query=(
+            QueryParam(
+                "wait",
+                "number",
+                "Wait up to this many seconds for the action to end.",
+                minimum=0,
+                maximum=MAX_WAIT,
+            ),
+        ),
+        errors=(400, 404),
+        tag="actions",
+    ),
+    Route(
+        "GET",
+        "/api/actions/{action_id}/log",
+        get_action_log,
+        "An action's log lines",
+        GUEST,
+        ActionLog,
+        path_params=(ACTION_ID,),
+        errors=(400, 404),
+        tag="actions",
+    ),
+    Route(
+        "GET",
+        "/api/events",
+        events,
+        "Server-sent events: action and instance state changes",
+        GUEST,
+        query=(
+            QueryParam(
+                "after", "integer", "Replay the kept events newer than this number.", minimum=0
+            ),
+        ),
+        content_type="text/event-stream",
+        errors=(400,),
+        tag="events",
+    ),
+    Route(
+        "GET",
+        "/metrics",
+        metrics,
+        "Prometheus metrics",
+        GUEST,
+        content_type="text/plain",
+        tag="node",
+    ),
+)

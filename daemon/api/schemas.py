@@ -1,0 +1,246 @@
+"""Request and response bodies of the REST API: the pydantic models the OpenAPI document is made of.
+
+Requests are strict (no type coercion, no unknown fields) so that wrong input is
+refused with the field named, rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from daemon.config.ini import MAX_BYTES
+
+SERVICE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+NODE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+RID_PATTERN = r"^[a-z][a-z0-9_]*#[A-Za-z0-9_.:-]+$"
+ACTION_ID_PATTERN = r"^[0-9a-f]{32}$"
+
+StatusName = Literal["up", "down", "warn", "n/a", "undef", "stdby up", "stdby down"]
+ActionName = Literal[
+    "start",
+    "stop",
+    "startstandby",
+    "freeze",
+    "thaw",
+    "clear",
+    "switch",
+    "takeover",
+    "giveback",
+    "sync",
+]
+ActionStateName = Literal["queued", "running", "succeeded", "failed"]
+Rid = Annotated[str, Field(pattern=RID_PATTERN, max_length=128)]
+NodeName = Annotated[str, Field(pattern=NODE_NAME_PATTERN, max_length=64)]
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class _Response(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+# ---------------------------------------------------------------------------- errors
+
+
+class FieldProblem(_Response):
+    field: str = Field(description="Dotted path of the offending field.")
+    message: str
+
+
+class Issue(_Response):
+    """A located configuration problem."""
+
+    severity: Literal["error", "notice"]
+    file: str
+    line: int
+    section: str
+    keyword: str
+    node: str
+    message: str
+    hint: str
+
+
+class ErrorBody(_Response):
+    """Every 4xx and 5xx answer."""
+
+    error: str = Field(description="What went wrong, for a human.")
+    field: str | None = Field(default=None, description="The request field at fault, when one is.")
+    problems: list[FieldProblem] = Field(default_factory=list)
+    issues: list[Issue] = Field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- node, cluster
+
+
+class Health(_Response):
+    status: Literal["ok", "stopping"]
+    node: str
+    version: str
+
+
+class ActionCounts(_Response):
+    running: int
+    queued: int
+    max_concurrent: int
+
+
+class NodeStatus(_Response):
+    name: str
+    cluster: str
+    version: str
+    pid: int
+    started_at: float
+    uptime: float
+    listen: list[str]
+    tls: bool
+    actions: ActionCounts
+    services: int
+    event_subscribers: int
+
+
+class ClusterNode(_Response):
+    name: str
+    local: bool
+    state: Literal["up", "down", "unknown"]
+    address: str | None = None
+
+
+class ClusterStatus(_Response):
+    name: str
+    node: str
+    nodes: list[ClusterNode]
+    hb_interval: float
+    hb_timeout: float
+
+
+# ---------------------------------------------------------------------------- services
+
+
+class ResourceStatus(_Response):
+    status: StatusName
+    label: str
+    standby: bool
+    optional: bool
+    disabled: bool
+    monitor: bool
+    log: list[str]
+
+
+class InstanceStatus(_Response):
+    """What the instance reports: avail, overall, and each resource."""
+
+    service: str
+    node: str
+    avail: StatusName
+    overall: StatusName
+    resources: dict[str, ResourceStatus]
+    updated_at: float
+
+
+class ServiceSummary(_Response):
+    name: str
+    node: str
+    avail: StatusName | None = None
+    overall: StatusName | None = None
+    updated_at: float | None = None
+    error: str | None = Field(
+        default=None, description="Why there is no status (config errors...)."
+    )
+
+
+class ServiceList(_Response):
+    services: list[ServiceSummary]
+
+
+class ConfigText(_Request):
+    """A whole service configuration file."""
+
+    text: str = Field(max_length=MAX_BYTES)
+
+
+class ConfigView(_Response):
+    service: str
+    path: str
+    text: str
+    node: str = Field(description="The node the configuration is evaluated for.")
+    valid: bool
+    evaluated: dict[str, dict[str, Any]] | None = Field(
+        default=None,
+        description="Keywords set for the node, converted; null when there are errors.",
+    )
+    issues: list[Issue]
+
+
+class ValidationReport(_Response):
+    service: str
+    valid: bool
+    issues: list[Issue]
+
+
+# ---------------------------------------------------------------------------- actions
+
+
+class ActionRequest(_Request):
+    """An action on the service's instance on this node."""
+
+    action: ActionName
+    rids: list[Rid] | None = Field(
+        default=None, max_length=256, description="Only these resources."
+    )
+    force: bool = Field(default=False, description="stop: also the standby resources.")
+    to: NodeName | None = Field(default=None, description="switch: the destination node.")
+    target: list[Literal["nodes", "drpnodes"]] | None = Field(default=None, max_length=2)
+    mode: Literal["all", "nodes", "drp", "update", "full"] | None = Field(
+        default=None, description="sync: which targets, or a full transfer."
+    )
+
+
+class ActionAccepted(_Response):
+    action_id: str
+    state: ActionStateName
+    href: str
+
+
+class LogLineOut(_Response):
+    time: float
+    level: str
+    message: str
+
+
+class ActionOut(_Response):
+    id: str
+    service: str
+    action: str
+    params: dict[str, Any]
+    requested_by: str
+    state: ActionStateName
+    created_at: float
+    started_at: float | None
+    ended_at: float | None
+    result: dict[str, Any] | None
+    error: str | None
+    log: list[LogLineOut]
+
+
+class ActionSummary(_Response):
+    id: str
+    service: str
+    action: str
+    state: ActionStateName
+    created_at: float
+    ended_at: float | None
+    error: str | None
+
+
+class ActionList(_Response):
+    actions: list[ActionSummary]
+
+
+class ActionLog(_Response):
+    action_id: str
+    state: ActionStateName
+    lines: list[LogLineOut]

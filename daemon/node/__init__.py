@@ -1,0 +1,1 @@
+"""The node: its configuration file (``node.conf``) and what the daemon knows about itself."""

@@ -1,0 +1,160 @@
+"""Keywords of ``node.conf``: the ``[node]`` and ``[cluster]`` sections.
+
+Declared with the same :class:`~daemon.config.keywords.Keyword` machinery as the
+service keywords, so that converters, candidates, aliases and help texts have
+one source. Node keywords are not scopable: the file belongs to one node.
+"""
+
+from __future__ import annotations
+
+from daemon.config import converters as c
+from daemon.config.converters import Converter
+from daemon.config.keywords import Keyword, Manifest
+
+DEFAULT_PORT = 7443
+LOG_FORMATS = ("json", "kv")
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def _port(text: str) -> int:
+    value = c.INTEGER(text)
+    if not 1 <= value <= 65535:
+        raise ValueError(f"{value} is not a TCP port (1-65535)")
+    return int(value)
+
+
+def _positive(text: str) -> int:
+    value = c.INTEGER(text)
+    if value < 1:
+        raise ValueError(f"{value} is not a positive integer")
+    return int(value)
+
+
+def _peer_words(text: str) -> list[str]:
+    """``n2 n3=10.0.0.3 n4=n4.example:7444``: a name, optionally with its address."""
+    peers = []
+    for word in text.split():
+        name, _, addr = word.partition("=")
+        if not name or not name[0].isalnum() or not all(ch.isalnum() or ch in "-_." for ch in name):
+            raise ValueError(f"{word!r}: a peer is <node>[=<host>[:<port>]]")
+        if "=" in word and not addr:
+            raise ValueError(f"{word!r}: empty address after '='")
+        peers.append(f"{name.lower()}={addr}" if addr else name.lower())
+    return peers
+
+
+PORT = Converter("TCP port", _port)
+POSITIVE = Converter("positive integer", _positive)
+PEERS = Converter("peer list (<node>[=<host>[:<port>]] ...)", _peer_words, c.LIST.render)
+
+NODE = Manifest(
+    group="node",
+    type="",
+    help="This node: its name, where the daemon listens, how many actions it runs at once.",
+    keywords=(
+        Keyword(
+            "name",
+            "This node's name in the cluster.",
+            c.LOWER,
+            default_text="FERRY_NODENAME, else the short host name, lower case",
+        ),
+        Keyword(
+            "listen_addr",
+            "Address of the TCP listener (peers and remote clients). "
+            "Loopback by default: set the cluster address to let peers in.",
+            c.STRING,
+            default="127.0.0.1",
+            example="listen_addr = 0.0.0.0",
+        ),
+        Keyword("listen_port", "Port of the TCP listener.", PORT, default=DEFAULT_PORT),
+        Keyword(
+            "tls",
+            "Serve TCP with TLS (cluster CA, node certificate). "
+            "false is accepted only on a loopback address.",
+            c.BOOLEAN,
+            default=True,
+        ),
+        Keyword(
+            "max_actions",
+            "How many service actions run at once; the others wait in the queue.",
+            POSITIVE,
+            default=4,
+        ),
+        Keyword(
+            "action_timeout",
+            "Time limit of one service action, queue time excluded.",
+            c.DURATION,
+            default=3600,
+        ),
+        Keyword(
+            "stop_grace",
+            "On SIGTERM, how long running actions may go on before they are cancelled.",
+            c.DURATION,
+            default=30,
+        ),
+        Keyword(
+            "actions_kept",
+            "How many finished action records are kept in the var dir.",
+            POSITIVE,
+            default=1000,
+        ),
+        Keyword(
+            "log_format",
+            "Daemon log lines on stderr: json (one object per line) or kv (key=value).",
+            c.LOWER,
+            default="json",
+            candidates=LOG_FORMATS,
+        ),
+        Keyword(
+            "log_level", "Lowest level logged.", c.LOWER, default="info", candidates=LOG_LEVELS
+        ),
+    ),
+)
+
+CLUSTER = Manifest(
+    group="cluster",
+    type="",
+    help="The cluster this node belongs to: its name, secret, peers and timings.",
+    keywords=(
+        Keyword(
+            "name", "The cluster's name ({clustername} in services).", c.LOWER, default="default"
+        ),
+        Keyword(
+            "secret",
+            "Shared secret of the cluster's nodes (heartbeat messages).",
+            c.STRING,
+            default_text="generated on first start into <var dir>/cluster/secret",
+        ),
+        Keyword(
+            "peers",
+            "The other nodes: name, optionally =host[:port] (default: the name, listen_port).",
+            PEERS,
+            default=[],
+            example="peers = n2=10.0.0.2 n3=10.0.1.3:7443",
+        ),
+        Keyword(
+            "hb_interval", "How often this node sends its state to peers.", c.DURATION, default=5
+        ),
+        Keyword(
+            "hb_timeout",
+            "A peer silent for this long is dead (more than hb_interval).",
+            c.DURATION,
+            default=15,
+        ),
+        Keyword(
+            "ready_period",
+            "How long a leader stays 'ready' before an automatic start.",
+            c.DURATION,
+            default=5,
+        ),
+        Keyword(
+            "rejoin_grace",
+            "After the daemon starts, how long it waits before any automatic start.",
+            c.DURATION,
+            default=90,
+            aliases=("rejoin_grace_period",),
+        ),
+    ),
+)
+
+SECTIONS: dict[str, Manifest] = {"node": NODE, "cluster": CLUSTER}

@@ -1,0 +1,1 @@
+"""Tests of the daemon: REST API, auth, actions, events, metrics, process lifecycle."""

@@ -61,13 +61,6 @@ def _with_action_log() -> None:
     logger.setLevel(logging.INFO)
 
 
-def _require_local(args: argparse.Namespace, action: str) -> None:
-    if not args.local:
-        raise UsageError(
-            f"'{action}' through the daemon is not available yet; run it on this node with --local"
-        )
-
-
 def _rids(args: argparse.Namespace) -> list[str] | None:
     if not args.rid:
         return None
@@ -84,7 +77,11 @@ async def _act(instance: Instance, action: str, args: argparse.Namespace) -> Ins
 
 
 def _run_action(args: argparse.Namespace, selector: str, action: str) -> int:
-    _require_local(args, action)
+    if not args.local:
+        from daemon.cli.daemon_cmds import orchestrated
+
+        params: dict[str, object] = {"rids": _rids(args), "force": args.force}
+        return orchestrated(args, selector, action, **params)
     _with_action_log()
     code = EXIT_OK
     results = []

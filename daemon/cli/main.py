@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from daemon.cli import config_cmds, instance_cmds, sync_cmds
+from daemon.cli import config_cmds, daemon_cmds, instance_cmds, sync_cmds
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.config.errors import ConfigError, closest
 from daemon.config.store import SelectorError
@@ -64,20 +64,46 @@ SERVICE_ACTIONS = (
     Action(
         ("start",),
         instance_cmds.start,
-        ("local", "rid", "lock_wait"),
+        ("local", "rid", "lock_wait", "wait", "time", "server"),
         "start the resources in order; roll back on failure",
     ),
     Action(
         ("stop",),
         instance_cmds.stop,
-        ("local", "rid", "force", "lock_wait"),
+        ("local", "rid", "force", "lock_wait", "wait", "time", "server"),
         "stop the resources in reverse order; standby ones stay up unless --force",
     ),
     Action(
         ("startstandby",),
         instance_cmds.startstandby,
-        ("local", "rid", "lock_wait"),
+        ("local", "rid", "lock_wait", "wait", "time", "server"),
         "start only the standby resources",
+    ),
+    Action(
+        ("switch",),
+        daemon_cmds.activation("switch"),
+        ("to", "yes", "wait", "time", "server"),
+        "move the service to --to NODE (DR activation when NODE is a drpnode)",
+    ),
+    Action(
+        ("takeover",),
+        daemon_cmds.activation("takeover"),
+        ("yes", "wait", "time", "server"),
+        "activate the service on this node (the DR command)",
+    ),
+    *(
+        Action(
+            (verb,),
+            daemon_cmds.through_daemon(verb),
+            ("wait", "time", "server"),
+            help_text,
+        )
+        for verb, help_text in (
+            ("giveback", "move the service back to its leader"),
+            ("freeze", "stop automatic actions on this instance (persistent)"),
+            ("thaw", "allow automatic actions again"),
+            ("clear", "forget a failed state so the daemon tries again"),
+        )
     ),
     Action(
         ("docker",),
@@ -101,7 +127,7 @@ SERVICE_ACTIONS = (
         Action(
             ("sync", verb),
             sync_cmds.sync,
-            ("local", "rid", "target"),
+            ("local", "rid", "target", "wait", "time", "server"),
             f"sync {verb}: replicate to the targets it covers",
         )
         for verb in sync_cmds.SYNC_VERBS
@@ -148,6 +174,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for another action on the service",
     )
+    parser.add_argument("--wait", action="store_true", help="wait for the action to end")
+    parser.add_argument("--time", type=float, metavar="SECONDS", help="with --wait: at most")
+    parser.add_argument("--to", metavar="NODE", help="switch: the node to move to")
+    parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--server", metavar="URL", help="a remote ferryd (https://node:7443)")
+    parser.add_argument("--token", metavar="TOKEN", help="bearer token for --server")
+    parser.add_argument("--role", choices=("root", "operator", "guest"), help="token create")
+    parser.add_argument("--name", help="token create/revoke: the token's name")
     parser.add_argument("--markdown", action="store_true", help="doc: the reference as markdown")
     parser.add_argument("selector", help="service name, glob or comma list; or 'doc'")
     parser.add_argument("words", nargs="*", help="action words")
@@ -162,6 +196,11 @@ OPTION_FLAGS = {
     "rid": "--rid",
     "force": "--force",
     "target": "--target",
+    "wait": "--wait",
+    "time": "--time",
+    "to": "--to",
+    "yes": "--yes",
+    "server": "--server",
 }
 
 
@@ -193,8 +232,14 @@ def run(argv: Sequence[str]) -> int:
         argv, passthrough = argv[:cut], argv[cut + 1 :]
     args = _parser().parse_intermixed_args(argv)
     args.passthrough = passthrough
-    if args.selector == "doc":
-        return config_cmds.doc(args)
+    node_commands = {
+        "doc": config_cmds.doc,
+        "daemon": daemon_cmds.daemon_command,
+        "token": daemon_cmds.token_command,
+        "mon": daemon_cmds.mon_command,
+    }
+    if args.selector in node_commands:
+        return node_commands[args.selector](args)
     action = _find_action(args.words)
     _check_options(args, action)
     if args.passthrough and action.words not in PASSTHROUGH_ACTIONS:

@@ -58,7 +58,10 @@ def sync(args: argparse.Namespace, selector: str) -> int:
     if verb not in SYNC_VERBS:
         raise UsageError(f"sync takes one of: {', '.join(SYNC_VERBS)}")
     if not args.local:
-        raise UsageError("'sync' through the daemon is not available yet; run it with --local")
+        from daemon.cli.daemon_cmds import orchestrated
+
+        targets = [t for item in args.target for t in item.split(",") if t] or None
+        return orchestrated(args, selector, "sync", mode=verb, rids=_rids(args), target=targets)
     _with_action_log()
     if sys.stderr.isatty() and args.output != "json":
         SyncDriver.progress_reporter = staticmethod(_terminal_progress)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiodocker
 
+from daemon.system import process
 from daemon.system.command import CommandError, run
 
 START_TIMEOUT = 60.0
@@ -156,7 +157,7 @@ class Engine:
                 return
             deadline = time.monotonic() + wait
             while time.monotonic() < deadline:
-                if not os.path.exists(f"/proc/{pid}") or _is_zombie(pid):
+                if not process.alive(pid):
                     return
                 await asyncio.sleep(0.2)
         raise EngineError(f"dockerd (pid {pid}) did not stop")
@@ -166,13 +167,6 @@ class Engine:
         async with asyncio.timeout(API_TIMEOUT), self.client() as docker:
             found = await docker.containers.list(filters=json.dumps({"label": [label]}))
             return [c.id for c in found]
-
-
-def _is_zombie(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1].startswith("Z")
-    except (OSError, IndexError):
-        return True
 
 
 def engine_for(state_dir: Path, docker_data_dir: str | None) -> Engine:

@@ -1,0 +1,261 @@
+"""Commands that go through the daemon: orchestrated service actions, DR activation with its
+pre-flight summary, and the node-level commands (daemon, token, mon)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from daemon.cli import client
+from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
+from daemon.cli.instance_cmds import var_dir
+from daemon.config.store import config_dir, local_nodename, select
+from daemon.system import process
+
+POLL = 0.5
+
+
+def _endpoint(args: argparse.Namespace) -> client.Endpoint:
+    return client.endpoint(var_dir=str(var_dir(args)), server=args.server, token=args.token)
+
+
+def _call(fn: Any, *a: Any, **kw: Any) -> Any:
+    try:
+        return fn(*a, **kw)
+    except client.ClientError as exc:
+        raise ActionFailed(str(exc)) from None
+
+
+def _services(args: argparse.Namespace, selector: str) -> list[str]:
+    if args.server:  # a remote daemon knows its services; no local config dir needed
+        return [s for s in selector.split(",") if s]
+    return select(config_dir(args.config_dir), selector)
+
+
+def _follow(
+    ep: client.Endpoint, action_id: str, limit: float | None, quiet: bool
+) -> dict[str, Any]:
+    """Wait for an action to end, printing its log lines as they come."""
+    deadline = None if limit is None else time.monotonic() + limit
+    shown = 0
+    while True:
+        record: dict[str, Any] = _call(client.get_action, ep, action_id)
+        lines = record.get("log") or []
+        if not quiet:
+            for line in lines[shown:]:
+                print(line if isinstance(line, str) else json.dumps(line), file=sys.stderr)
+        shown = len(lines)
+        if record.get("state") in ("succeeded", "failed"):
+            return record
+        if deadline is not None and time.monotonic() > deadline:
+            return record
+        time.sleep(POLL)
+
+
+def orchestrated(args: argparse.Namespace, selector: str, action: str, **params: Any) -> int:
+    """Submit an action to the daemon; with --wait, follow it to its end."""
+    ep = _endpoint(args)
+    code = EXIT_OK
+    results = []
+    for service in _services(args, selector):
+        accepted = _call(client.submit_action, ep, service, action, **params)
+        action_id = accepted["action_id"]
+        if not args.wait:
+            results.append({"service": service, **accepted})
+            if args.output != "json":
+                print(f"{service}: {action} submitted as action {action_id} "
+                      f"(follow: ferry {service} {action} ... --wait)")  # fmt: skip
+            continue
+        record = _follow(ep, action_id, args.time, quiet=args.output == "json")
+        results.append({"service": service, **record})
+        state = record.get("state")
+        if state != "succeeded":
+            code = EXIT_FAILED
+            reason = record.get("error") or f"still {state} after {args.time}s"
+            print(f"{service}: {action} failed: {reason}", file=sys.stderr)
+        elif args.output != "json":
+            print(f"{service}: {action} done")
+    if args.output == "json":
+        print(json.dumps(results if len(results) > 1 else results[0], indent=2, default=str))
+    return code
+
+
+def _age(seconds: Any) -> str:
+    if seconds is None:
+        return "never synced"
+    seconds = int(seconds)
+    if seconds < 120:
+        return f"{seconds}s old"
+    if seconds < 7200:
+        return f"{seconds // 60}m old"
+    return f"{seconds // 3600}h{(seconds % 3600) // 60:02d}m old"
+
+
+def preflight_text(service: str, to: str, facts: dict[str, Any]) -> str:
+    """What a DR activation will do, in words a non-expert reads before saying yes."""
+    running = facts.get("running_on") or []
+    alive = facts.get("running_node_alive")
+    lines = [f"Activate {service} on {to}."]
+    if running:
+        state = "alive" if alive else "NOT reachable (dead or cut off)"
+        lines.append(f"  runs now on: {', '.join(running)} ({state})")
+    else:
+        lines.append("  runs now on: nowhere")
+    ages = facts.get("data_age") or {}
+    for rid, per_node in sorted(ages.items()):
+        age = (per_node or {}).get(to)
+        lines.append(f"  data of {rid} on {to}: {_age(age)}")
+    if running and alive:
+        lines.append(f"  plan: final sync to {to}, stop on {', '.join(running)}, start on {to}: "
+                     "nothing is lost")  # fmt: skip
+    elif running:
+        lines.append(f"  plan: start on {to} from its last synced data (data written on "
+                     f"{', '.join(running)} since then is not there)")  # fmt: skip
+    else:
+        lines.append(f"  plan: start on {to}")
+    will_start = facts.get("will_start") or []
+    if will_start:
+        lines.append(f"  will start: {' '.join(will_start)}")
+    return "\n".join(lines)
+
+
+def activate(args: argparse.Namespace, selector: str, action: str) -> int:
+    """switch --to N / takeover: show the pre-flight summary, confirm, then submit."""
+    if action == "switch" and not args.to:
+        raise UsageError("switch needs --to NODE")
+    to = args.to if action == "switch" else local_nodename()
+    ep = _endpoint(args)
+    for service in _services(args, selector):
+        facts = _call(client.request, ep, "GET", f"/api/services/{service}/dr?to={to}")
+        if args.output != "json":
+            print(preflight_text(service, to, facts))
+        if not args.yes:
+            if not sys.stdin.isatty():
+                raise UsageError("confirm with --yes (no terminal to ask on)")
+            answer = input(f"Activate {service} on {to}? [y/N] ").strip().lower()
+            if answer not in ("y", "yes"):
+                print("nothing done")
+                return EXIT_FAILED
+    params: dict[str, Any] = {"to": to} if action == "switch" else {}
+    return orchestrated(args, selector, action, **params)
+
+
+Handler = Callable[[argparse.Namespace, str], int]
+
+
+def through_daemon(action: str) -> Handler:
+    """A CLI handler submitting ``action`` to the daemon."""
+
+    def handler(args: argparse.Namespace, selector: str) -> int:
+        return orchestrated(args, selector, action)
+
+    return handler
+
+
+def activation(action: str) -> Handler:
+    """A CLI handler for switch / takeover, with the pre-flight summary."""
+
+    def handler(args: argparse.Namespace, selector: str) -> int:
+        return activate(args, selector, action)
+
+    return handler
+
+
+# ------------------------------------------------------------------------- node commands
+
+
+def daemon_command(args: argparse.Namespace) -> int:
+    """ferry daemon run|status|stop."""
+    verb = args.words[0] if args.words else ""
+    vdir = var_dir(args)
+    if verb == "run":
+        argv = ["ferryd", "--config-dir", str(config_dir(args.config_dir)), "--var-dir", str(vdir)]
+        os.execvp(sys.executable, [sys.executable, "-m", "daemon.main", *argv[1:]])
+    if verb == "status":
+        ep = _endpoint(args)
+        health = _call(client.health, ep)
+        node = _call(client.get_node, ep)
+        if args.output == "json":
+            print(json.dumps({"health": health, "node": node}, indent=2, default=str))
+        else:
+            print(f"ferryd on {node.get('name', '?')}: {health.get('status', 'ok')}")
+        return EXIT_OK
+    if verb == "stop":
+        return _stop_daemon(vdir)
+    raise UsageError("ferry daemon run|status|stop")
+
+
+def _stop_daemon(vdir: Path, wait: float = 30.0) -> int:
+    try:
+        pid = int((vdir / "ferryd.lock").read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        print("ferryd is not running", file=sys.stderr)
+        return EXIT_OK
+    if b"daemon.main" not in cmdline and b"ferryd" not in cmdline:
+        print("ferryd is not running (stale lock)", file=sys.stderr)
+        return EXIT_OK
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if not process.alive(pid):
+            print(f"ferryd (pid {pid}) stopped")
+            return EXIT_OK
+        time.sleep(0.2)
+    raise ActionFailed(f"ferryd (pid {pid}) did not stop within {wait:g}s")
+
+
+def token_command(args: argparse.Namespace) -> int:
+    """ferry token create --role ROLE [--name NAME] | list | revoke --name NAME."""
+    from daemon.api.auth import TokenError, create_token, list_tokens, revoke_token
+
+    verb = args.words[0] if args.words else ""
+    vdir = var_dir(args)
+    try:
+        if verb == "create":
+            if not args.role:
+                raise UsageError("token create needs --role root|operator|guest")
+            print(create_token(vdir, args.role, args.name or f"{args.role}-{int(time.time())}"))
+            return EXIT_OK
+        if verb == "list":
+            print(json.dumps(list_tokens(vdir), indent=2, default=str))
+            return EXIT_OK
+        if verb == "revoke":
+            if not args.name:
+                raise UsageError("token revoke needs --name NAME")
+            if not revoke_token(vdir, args.name):
+                raise ActionFailed(f"no token named {args.name}")
+            return EXIT_OK
+    except TokenError as exc:
+        raise UsageError(str(exc)) from None
+    raise UsageError("ferry token create|list|revoke")
+
+
+def mon_command(args: argparse.Namespace) -> int:
+    """ferry mon: a live view of the cluster, redrawn on every event (Ctrl-C to leave)."""
+    ep = _endpoint(args)
+    once = bool(args.words and args.words[0] == "once")
+    _draw(_call(client.get_cluster, ep), clear=not once)
+    if once:
+        return EXIT_OK
+    try:
+        for _event in client.stream_events(ep):
+            _draw(_call(client.get_cluster, ep), clear=True)
+    except client.ClientError as exc:
+        raise ActionFailed(str(exc)) from None
+    except KeyboardInterrupt:
+        pass
+    return EXIT_OK
+
+
+def _draw(cluster: dict[str, Any], clear: bool) -> None:
+    if clear and sys.stdout.isatty():
+        print("\033[H\033[J", end="")
+    print(json.dumps(cluster, indent=2, default=str))

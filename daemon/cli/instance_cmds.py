@@ -162,3 +162,40 @@ def docker_passthrough(args: argparse.Namespace, selector: str) -> int:
     sys.stdout.flush()
     os.execvp("docker", argv)
     return EXIT_FAILED  # not reached
+
+
+def print_schedule(args: argparse.Namespace, selector: str) -> int:
+    """The scheduled jobs of each service on this node, their last and next runs."""
+    from datetime import datetime
+
+    from daemon.scheduler.jobs import LastRuns, last_runs_path, next_time, service_jobs
+
+    last = LastRuns(last_runs_path(var_dir(args)))
+    now = datetime.now().replace(microsecond=0)
+    rows = []
+    for instance in _instances(args, selector):
+        for job in service_jobs(instance.config, instance.node):
+            previous = last.get(job.key)
+            upcoming = next_time(job, now, previous, instance.node)
+            rows.append(
+                {
+                    "service": instance.name,
+                    "job": job.name,
+                    "action": "status refresh" if job.name == "status" else "sync all",
+                    "schedule": job.schedule_text,
+                    "last_run": previous.isoformat(timespec="seconds") if previous else None,
+                    "next_run": upcoming.isoformat(timespec="seconds") if upcoming else None,
+                    "error": job.error,
+                }
+            )
+    if args.output == "json":
+        print(json.dumps(rows, indent=2))
+        return EXIT_OK
+    print(f"{'service':<12} {'job':<10} {'schedule':<22} {'last run':<20} next run")
+    for row in rows:
+        next_text = row["next_run"] or ("never" if not row["error"] else f"error: {row['error']}")
+        print(
+            f"{row['service']:<12} {row['job']:<10} {row['schedule'] or '(never)':<22} "
+            f"{row['last_run'] or '-':<20} {next_text}"
+        )
+    return EXIT_OK

@@ -62,6 +62,12 @@ SERVICE_ACTIONS = (
         "the instance's status on this node: avail, overall, resources",
     ),
     Action(
+        ("print", "schedule"),
+        instance_cmds.print_schedule,
+        (),
+        "the scheduled jobs: schedule, last run, next run",
+    ),
+    Action(
         ("start",),
         instance_cmds.start,
         ("local", "rid", "lock_wait", "wait", "time", "server"),

@@ -1,0 +1,122 @@
+"""The scheduler: runs each service's jobs when their schedule says so (SPEC 5.4).
+
+Per service: a status refresh (``status_schedule``, default ``@10``) and a
+``sync all`` per sync resource (``schedule``, falling back to
+``DEFAULT.sync_schedule``). A sync job runs only on the node allowed to send; on
+the others it is skipped (and counted as run, so that it is not retried every
+tick). Last runs are persisted: after downtime a missed job runs once, not once
+per missed slot. The next due time of each job is computed once, after each run
+or configuration change, so a tick is a comparison per job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from daemon.scheduler.jobs import Job, LastRuns, last_runs_path, next_time, service_jobs
+
+if TYPE_CHECKING:
+    from daemon.api.context import ApiContext
+
+log = logging.getLogger("ferry.scheduler")
+
+JOB_TIMEOUT = 60.0
+CONCURRENT_JOBS = 8
+
+
+@dataclass
+class _Planned:
+    stamp: tuple[int, int]
+    jobs: list[Job]
+
+
+@dataclass
+class Scheduler:
+    """The scheduler component (``name`` and ``run`` make it a daemon Component)."""
+
+    interval: float = 1.0
+    name: str = "scheduler"
+    _plans: dict[str, _Planned] = field(default_factory=dict)
+    _due: dict[str, datetime | None] = field(default_factory=dict)
+    _busy: set[str] = field(default_factory=set)
+
+    async def run(self, ctx: ApiContext) -> None:
+        last = LastRuns(last_runs_path(ctx.var_dir))
+        slots = asyncio.Semaphore(CONCURRENT_JOBS)
+        async with asyncio.TaskGroup() as group:
+            while True:
+                for job in self.due_jobs(ctx, last, datetime.now()):
+                    self._busy.add(job.key)
+                    group.create_task(self._run_job(ctx, job, slots), name=f"job-{job.key}")
+                await asyncio.sleep(self.interval)
+
+    def _jobs(self, ctx: ApiContext, service: str) -> list[Job]:
+        path = ctx.services.path(service)
+        try:
+            st = path.stat()
+        except OSError:
+            return []
+        stamp = (st.st_mtime_ns, st.st_size)
+        planned = self._plans.get(service)
+        if planned is None or planned.stamp != stamp:
+            try:
+                config = ctx.services.instance(service).config
+                jobs = service_jobs(config, ctx.nodename)
+            except Exception as exc:  # an invalid config has no jobs; say so once
+                log.warning("%s: no scheduled jobs: %s", service, exc)
+                jobs = []
+            for job in jobs:
+                self._due.pop(job.key, None)
+                if job.error:
+                    log.warning("%s %s: schedule %r: %s", service, job.name, job.schedule_text,
+                                job.error)  # fmt: skip
+            planned = self._plans[service] = _Planned(stamp, jobs)
+        return planned.jobs
+
+    def due_jobs(self, ctx: ApiContext, last: LastRuns, now: datetime) -> list[Job]:
+        """The jobs to start now; their last run is recorded before they start."""
+        due = []
+        for service in ctx.services.names():
+            for job in self._jobs(ctx, service):
+                if job.key in self._busy:
+                    continue
+                if job.key not in self._due:
+                    self._due[job.key] = next_time(job, now, last.get(job.key), ctx.nodename)
+                when = self._due[job.key]
+                if when is None or when > now:
+                    continue
+                last.set(job.key, now)
+                self._due[job.key] = next_time(job, now, now, ctx.nodename)
+                due.append(job)
+        return due
+
+    async def _run_job(self, ctx: ApiContext, job: Job, slots: asyncio.Semaphore) -> None:
+        try:
+            async with slots, asyncio.timeout(JOB_TIMEOUT):
+                if job.name == "status":
+                    await ctx.services.status(job.service, refresh=True)
+                else:
+                    await self._sync(ctx, job)
+        except Exception as exc:  # a job failure is logged, never the end of the scheduler
+            log.warning("%s %s: scheduled job failed: %s", job.service, job.name, exc)
+        finally:
+            self._busy.discard(job.key)
+
+    async def _sync(self, ctx: ApiContext, job: Job) -> None:
+        from daemon.sync.base import SyncDriver
+
+        resource = ctx.services.instance(job.service).resources.get(job.name)
+        if not isinstance(resource, SyncDriver):
+            return
+        refusal = await resource.refusal()
+        if refusal:
+            log.debug("%s %s: scheduled sync skipped: %s", job.service, job.name, refusal)
+            return
+        ctx.runner.submit(
+            job.service, "sync", {"mode": "all", "rids": [job.name]}, requested_by="scheduler"
+        )
+        log.info("%s %s: scheduled sync all submitted", job.service, job.name)

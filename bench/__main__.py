@@ -5,9 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, sync
+from bench import api, scheduler, sync
 
-BENCHMARKS: dict[str, Callable[[list[str]], int]] = {**sync.BENCHMARKS, **api.BENCHMARKS}
+BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
+    **sync.BENCHMARKS,
+    **api.BENCHMARKS,
+    **scheduler.BENCHMARKS,
+}
 
 
 def main(argv: list[str]) -> int:

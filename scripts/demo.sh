@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# make demo: a 3-node cluster on this machine running seed use case 1, replicating to the
+# DR node, failing over when n1 dies, and activating DR on n3 with one command.
+# make demo-down removes everything it made.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export FERRY_TESTBED_DIR=${FERRY_TESTBED_DIR:-/var/tmp/ferry-demo}
+export FERRY_TESTBED_PREFIX=${FERRY_TESTBED_PREFIX:-ferry-demo-}
+PY=.venv/bin/python
+FERRY=$PWD/.venv/bin/ferry
+TB="$PY -m tests.testbed"
+STARTED=$(date +%s)
+
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+on() { local node=$1; shift; $TB exec "$node" -- "$@"; }
+fail() {
+  printf '\n\033[31mdemo failed: %s\033[0m\n' "$*" >&2
+  echo "cleaning up (make demo-down)..." >&2
+  $TB down >/dev/null 2>&1 || true
+  exit 1
+}
+trap 'fail "a command failed (line $LINENO)"' ERR
+
+wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
+  local limit=$1 what=$2; shift 2
+  local deadline=$(( $(date +%s) + limit ))
+  until "$@" >/dev/null 2>&1; do
+    [ "$(date +%s)" -lt "$deadline" ] || fail "timed out waiting for: $what"
+    sleep 0.5
+  done
+}
+
+avail_on() {  # avail_on NODE STATUS
+  on "$1" "$FERRY" svc1 print status -o json | "$PY" -c \
+    "import json,sys; sys.exit(0 if json.load(sys.stdin)['avail']=='$2' else 1)"
+}
+
+step "1. a cluster of three nodes: n1 and n2 share a disk (primary site), n3 is the DR site"
+$TB up --ferryd
+$TB status
+
+step "2. deploy seed use case 1 (conf.d/uc1-failover/svc1.conf) with orchestrate = ha"
+for node in n1 n2 n3; do
+  on "$node" sh -c 'mkdir -p /etc/ferry && cat > /etc/ferry/svc1.conf' < conf.d/uc1-failover/svc1.conf
+  on "$node" "$FERRY" svc1 set --kw DEFAULT.orchestrate=ha --kw DEFAULT.sync_schedule=@1
+done
+on n1 "$FERRY" svc1 validate config
+
+step "3. the service's private Docker engine lives on the shared disk: load the images once"
+on n1 "$FERRY" svc1 start --local --rid fs#0,fs#1
+on n1 sh -c "docker save google/pause opensvc/nginx:build5 | $FERRY svc1 docker -- load"
+on n1 "$FERRY" svc1 stop --local --force
+
+step "4. start it (the daemon places it on the leader, n1) and write some data"
+on n1 "$FERRY" svc1 start --wait --time 120
+wait_for 60 "svc1 up on n1" avail_on n1 up
+on n1 sh -c 'date > /srv/svc1/data/written-on-n1; echo "hello from the primary site" >> /srv/svc1/data/written-on-n1'
+on n2 "$PY" -c "import urllib.request; print('HTTP', urllib.request.urlopen('http://10.0.3.3/', timeout=5).status, 'from 10.0.3.3, seen from n2')"
+
+step "5. replicate to the DR node n3 (btrfs snapshots + docker images)"
+on n1 "$FERRY" svc1 sync all --wait --time 300
+on n1 "$FERRY" svc1 print status
+
+step "6. n1 dies: the cluster fails over to n2"
+KILLED=$(date +%s.%N)
+$TB kill n1
+wait_for 90 "svc1 up on n2" avail_on n2 up
+UP=$(date +%s.%N)
+printf 'failover: svc1 up on n2 %.1f s after n1 was killed\n' "$(echo "$UP - $KILLED" | bc)"
+on n2 cat /srv/svc1/data/written-on-n1
+on n2 "$FERRY" svc1 print status
+
+step "7. the whole primary site is lost: activate DR on n3 with one command"
+on n2 "$FERRY" svc1 sync all --wait --time 300 || true
+$TB kill n2
+on n3 "$FERRY" svc1 takeover --yes --wait --time 300
+wait_for 90 "svc1 up on n3" avail_on n3 up
+on n3 cat /srv/svc1/data/written-on-n1
+on n3 "$FERRY" svc1 print status
+
+trap - ERR
+step "done in $(( $(date +%s) - STARTED )) s. The cluster is still running:"
+cat <<EOF
+  python -m tests.testbed status                      # nodes, links, daemons
+  python -m tests.testbed exec n3 -- $FERRY svc1 print status
+  python -m tests.testbed exec n3 -- $FERRY mon once
+  python -m tests.testbed revive n1                   # bring the primary site back
+  make demo-down                                      # remove everything
+(set FERRY_TESTBED_DIR=$FERRY_TESTBED_DIR FERRY_TESTBED_PREFIX=$FERRY_TESTBED_PREFIX first)
+EOF

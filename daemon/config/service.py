@@ -76,7 +76,7 @@ class ServiceConfig:
 
     # ------------------------------------------------------------------ binding
 
-    def _issue(
+    def issue(
         self,
         message: str,
         *,
@@ -86,19 +86,21 @@ class ServiceConfig:
         hint: str = "",
         node: str = "",
         severity: Severity = Severity.ERROR,
-    ) -> None:
-        self.issues.append(
-            ConfigIssue(
-                message,
-                file=self.doc.path,
-                line=line,
-                section=section,
-                keyword=keyword,
-                hint=hint,
-                node=node,
-                severity=severity,
-            )
+    ) -> ConfigIssue:
+        """A problem located in this service's file."""
+        return ConfigIssue(
+            message,
+            file=self.doc.path,
+            line=line,
+            section=section,
+            keyword=keyword,
+            hint=hint,
+            node=node,
+            severity=severity,
         )
+
+    def _issue(self, message: str, **where: Any) -> None:
+        self.issues.append(self.issue(message, **where))
 
     def _bind(self) -> None:
         if "DEFAULT" not in self.doc.sections:

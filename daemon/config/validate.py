@@ -6,6 +6,8 @@ spellings, inferred topology) do not block.
 
 from __future__ import annotations
 
+from typing import Any
+
 from daemon.config.errors import ConfigError, ConfigIssue, Severity
 from daemon.config.ini import Entry
 from daemon.config.scoping import SCOPE_WORDS
@@ -38,27 +40,8 @@ def _unique_sorted(issues: list[ConfigIssue]) -> list[ConfigIssue]:
     return sorted(out, key=lambda i: (i.line, i.section, i.keyword, i.node))
 
 
-def _issue(
-    svc: ServiceConfig,
-    message: str,
-    *,
-    line: int,
-    section: str = "",
-    keyword: str = "",
-    hint: str = "",
-    node: str = "",
-    severity: Severity = Severity.ERROR,
-) -> ConfigIssue:
-    return ConfigIssue(
-        message,
-        file=svc.doc.path,
-        line=line,
-        section=section,
-        keyword=keyword,
-        hint=hint,
-        node=node,
-        severity=severity,
-    )
+def _issue(svc: ServiceConfig, message: str, **where: Any) -> ConfigIssue:
+    return svc.issue(message, **where)
 
 
 def _default_line(svc: ServiceConfig, keyword: str) -> int:

@@ -91,13 +91,15 @@ def test_kill_9_midway_keeps_the_target_copy_and_next_run_is_incremental(uc1: Te
     tb.netem("n3", "rate", "40mbit")
     try:
         for victim in ("sender", "receiver"):
+            sh(tb, "n1", f"rm -f '{PROGRESS}'")  # a killed sender leaves its last progress
             proc = tb.popen("n1", *_sync_argv())
             try:
                 _wait_for_progress(tb)
                 if victim == "sender":
                     proc.kill()
                 else:
-                    sh(tb, "n3", "kill -9 $(pgrep -f 'sync btrfs-peer')")
+                    receiver = _wait_for_receiver(tb)
+                    sh(tb, "n3", f"kill -9 {receiver}")
             finally:
                 proc.wait(timeout=60)
             # the target's copy is the previous one, whole, and still mounted
@@ -127,6 +129,16 @@ def _wait_for_progress(tb: Testbed, timeout: float = 60) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("the transfer never reported progress")
+
+
+def _wait_for_receiver(tb: Testbed, timeout: float = 30) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pids = sh(tb, "n3", "pgrep -f 'sync btrfs-peer' || true").stdout.split()
+        if pids:
+            return " ".join(pids)
+        time.sleep(0.2)
+    raise AssertionError("the receiving side never started")
 
 
 def test_dead_target_is_a_clear_error_within_the_timeout(uc1: Testbed) -> None:

@@ -12,8 +12,8 @@ from daemon.system.net import address_answers, prefix_length, resolve
 IP_TIMEOUT = 20.0
 
 
-class Driver(Resource):
-    """An address added to ipdev."""
+class AddressDriver(Resource):
+    """What both ip drivers share: the device, the address and its prefix length."""
 
     @property
     def ipdev(self) -> str:
@@ -25,14 +25,18 @@ class Driver(Resource):
         except ValueError as exc:
             raise ResourceError(f"netmask: {exc}") from None
 
-    def label(self) -> str:
-        return f"{self.values['ipname']}/{self.prefix()} on {self.ipdev}"
-
     async def _address(self) -> str:
         try:
             return await resolve(str(self.values["ipname"]))
         except ValueError as exc:
             raise ResourceError(str(exc)) from None
+
+
+class Driver(AddressDriver):
+    """An address added to ipdev."""
+
+    def label(self) -> str:
+        return f"{self.values['ipname']}/{self.prefix()} on {self.ipdev}"
 
     async def status(self) -> StatusReport:
         if not Path(f"/sys/class/net/{self.ipdev}").exists():

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.resources.base import Resource, ResourceError, StatusReport
+from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
+from daemon.resources.ip_host.driver import AddressDriver
 from daemon.service.status import Status
 from daemon.system.command import CommandError, run
-from daemon.system.net import address_answers, prefix_length, resolve
+from daemon.system.net import address_answers
 
 IP_TIMEOUT = 20.0
 
 
-class Driver(Resource):
+class Driver(AddressDriver):
     """An address in a container's network namespace."""
 
     @property
@@ -32,10 +33,6 @@ class Driver(Resource):
         return resource
 
     @property
-    def ipdev(self) -> str:
-        return str(self.values["ipdev"])
-
-    @property
     def nsdev(self) -> str:
         return str(self.values.get("nsdev") or "eth0")
 
@@ -43,12 +40,6 @@ class Driver(Resource):
         if self.values.get("mode"):
             return str(self.values["mode"])
         return "bridge" if Path(f"/sys/class/net/{self.ipdev}/bridge").exists() else "macvlan"
-
-    def prefix(self) -> int:
-        try:
-            return prefix_length(str(self.values.get("netmask") or "24"))
-        except ValueError as exc:
-            raise ResourceError(f"netmask: {exc}") from None
 
     def label(self) -> str:
         return (
@@ -58,12 +49,6 @@ class Driver(Resource):
 
     def start_after(self) -> str:
         return str(self.values["netns"])
-
-    async def _address(self) -> str:
-        try:
-            return await resolve(str(self.values["ipname"]))
-        except ValueError as exc:
-            raise ResourceError(str(exc)) from None
 
     async def _in_ns(self, pid: int, *argv: str, check: bool = True) -> str:
         try:

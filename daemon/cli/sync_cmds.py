@@ -104,7 +104,11 @@ def btrfs_peer(args: argparse.Namespace, selector: str) -> int:
     resource = instance.resources.get(rids[0])
     driver = for_peer(resource)
     if verb == "list":
-        print(json.dumps(asyncio.run(peer_list(driver))))
+        try:
+            print(json.dumps(asyncio.run(peer_list(driver))))
+        except ResourceError as exc:
+            print(f"ferry: {exc}", file=sys.stderr)
+            return EXIT_FAILED
         return EXIT_OK
     try:
         warnings = asyncio.run(peer_receive(driver, sys.stdin.fileno()))

@@ -135,11 +135,13 @@ class SyncDriver(Resource):
         now = time.time()
         running = running_transfer(self.sync_dir / "progress.json")
         members = self.instance.config.members
-        pooled = {n for pool in self.pools for n in getattr(members, pool, ())}
+        # A receiver: a target of the primary site (the usual direction), or a node that
+        # has received data (the way back, after a DR activation).
+        usual = plan.targets(members, self.pools, members.nodes[0]) if members.nodes else []
+        received = stamps.read(stamps.received_path(self.state_dir, self.rid))
         if await self.refusal():
-            if self.instance.node not in pooled:
+            if self.instance.node not in usual and received is None:
                 return StatusReport(Status.NA, ["info: neither the sender nor a target here"])
-            received = stamps.read(stamps.received_path(self.state_dir, self.rid))
             status, lines = plan.receiver_status(received, now, self.max_delay)
         else:
             targets = self.targets()

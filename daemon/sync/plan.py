@@ -26,12 +26,20 @@ def targets(
 ) -> list[str]:
     """Target nodes for an action: the resource's pools the action covers, never the local node.
 
-    Order: nodes first, then drpnodes (what 'sync all' does).
+    Pools are read from the sender's site: on the primary site ``nodes`` is its own site
+    and ``drpnodes`` the DR site; when the service runs on the DR site (after a DR
+    activation) they swap, so that ``target = drpnodes`` sends back to the primary site.
+    Order: own site first, then the other (what 'sync all' does).
     """
+    on_drp = local in members.drpnodes and local not in members.nodes
+    sites = {
+        "nodes": members.drpnodes if on_drp else members.nodes,
+        "drpnodes": members.nodes if on_drp else members.drpnodes,
+    }
     out: list[str] = []
     for pool in ("nodes", "drpnodes"):
         if pool in pools and pool in ACTION_POOLS[action]:
-            out += [n for n in getattr(members, pool) if n != local and n not in out]
+            out += [n for n in sites[pool] if n != local and n not in out]
     return out
 
 

@@ -224,3 +224,29 @@ def test_rsync_guards_target_running_and_dstfs(uc1: Testbed) -> None:
             ferry(tb, node, "svc2", "stop", "--local")
         sh(tb, "n1", "rm -rf /srv/svc2")
         sh(tb, "n3", "rm -rf /srv/svc2")
+
+
+def test_the_way_back_after_a_dr_activation_is_incremental(uc1: Testbed) -> None:
+    """n3 runs the service (DR activated by hand here): its sync goes back to the primary
+    site's shared disk, incrementally, and the docker sync skips n1 whose engine cannot run
+    without its filesystem, saying so."""
+    tb = uc1
+    sh(tb, "n1", "echo from-primary > /srv/svc1/data/origin")
+    assert sync(tb, "n1", "all")[0] == 0
+    assert ferry(tb, "n1", "svc1", "stop", "--local").returncode == 0
+    done = ferry(tb, "n3", "svc1", "start", "--local")
+    assert done.returncode == 0, done.stderr
+    try:
+        sh(tb, "n3", "echo written-during-dr > /srv/svc1/data/dr")
+        code, reports = sync(tb, "n3", "all", "--rid", "sync#1")
+        assert code == 0, [r["reason"] for r in reports]
+        assert [r["target"] for r in reports] == ["n1", "n2"]
+        assert all(r["mode"] == "incremental" for r in reports), reports
+        _, images = sync(tb, "n3", "all", "--rid", "sync#0")
+        assert images[0]["mode"] == "skipped"
+        assert "no engine for the service on n1" in images[0]["reason"]
+    finally:
+        assert ferry(tb, "n3", "svc1", "stop", "--local").returncode == 0
+        assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
+        assert ferry(tb, "n1", "svc1", "start", "--local").returncode == 0
+    assert sh(tb, "n1", "cat /srv/svc1/data/dr").stdout == "written-during-dr\n"

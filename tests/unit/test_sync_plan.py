@@ -36,8 +36,11 @@ M = Membership(nodes=("n1", "n2"), drpnodes=("n3",), flex_primary="n2", drp_flex
         (["nodes", "drpnodes"], "n1", "nodes", ["n2"]),
         (["nodes", "drpnodes"], "n1", "drp", ["n3"]),
         (["nodes"], "n1", "drp", []),
+        # on the DR site the pools swap: the way back goes to the primary site
         (["nodes", "drpnodes"], "n3", "all", ["n1", "n2"]),
-        (["drpnodes"], "n3", "all", []),
+        (["drpnodes"], "n3", "all", ["n1", "n2"]),
+        (["nodes"], "n3", "all", []),
+        (["drpnodes"], "n3", "drp", ["n1", "n2"]),
     ],
 )
 def test_targets(pools: list[str], local: str, action: str, expected: list[str]) -> None:

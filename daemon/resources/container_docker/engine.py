@@ -106,6 +106,13 @@ class Engine:
             raise EngineError(
                 f"docker_data_dir {self.data_root} does not exist (is its filesystem mounted?)"
             )
+        if os.stat(self.data_root).st_dev == os.stat("/").st_dev:
+            # The data root belongs on the service's filesystem: an engine started on the
+            # bare mount point would fill the root filesystem and hide the real data.
+            raise EngineError(
+                f"docker_data_dir {self.data_root} is not on a filesystem of its own here "
+                "(is the service's fs mounted?)"
+            )
         Path(self.run_dir).mkdir(parents=True, exist_ok=True)
         with open(self.logfile, "ab") as log:
             log.write(f"--- ferry starts dockerd at {time.ctime()}\n".encode())

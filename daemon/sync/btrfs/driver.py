@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,20 @@ class Driver(SyncDriver):
     def work_dir(self) -> Path:
         return self.sync_dir / "btrfs"
 
+    def service_devices(self) -> list[str]:
+        """The devices the service's fs resources name on this node."""
+        return [
+            str(r.values["dev"])
+            for r in self.instance.resources.values()
+            if r.group == "fs" and r.values.get("dev")
+        ]
+
+    def open_side(self, location: str) -> AbstractAsyncContextManager[sides.Side]:
+        label, subvolume = sides.parse_location(location)
+        return sides.opened(
+            label, subvolume, self.work_dir(), self.instance.name, self.rid, self.service_devices()
+        )
+
     def _peer_argv(self, verb: str) -> list[str]:
         return self.remote_argv("sync", "btrfs-peer", "--rid", self.rid, "--", verb)
 
@@ -60,10 +75,7 @@ class Driver(SyncDriver):
     ) -> TransferResult:
         if self.values.get("recursive"):
             raise ResourceError("recursive = true is not supported by this version of Ferry")
-        label, subvolume = sides.parse_location(str(self.values["src"]))
-        async with sides.opened(
-            label, subvolume, self.work_dir(), self.instance.name, self.rid
-        ) as side:
+        async with self.open_side(str(self.values["src"])) as side:
             remote = await self._remote_snapshots(target, peers)
             local = await side.snapshots()
             parent = None if full else common_parent(local, remote)
@@ -124,20 +136,14 @@ class Driver(SyncDriver):
 
 async def peer_list(driver: Driver) -> list[dict[str, Any]]:
     """Target side: the snapshots this node holds for the resource."""
-    label, subvolume = sides.parse_location(str(driver.values["dst"]))
-    async with sides.opened(
-        label, subvolume, driver.work_dir(), driver.instance.name, driver.rid
-    ) as side:
+    async with driver.open_side(str(driver.values["dst"])) as side:
         return [{"name": s.name, "uuid": s.uuid, "received_uuid": s.received_uuid}
                 for s in await side.snapshots()]  # fmt: skip
 
 
 async def peer_receive(driver: Driver, stdin_fd: int) -> list[str]:
     """Target side: receive a send stream from stdin, verify, rotate, refresh the data."""
-    label, subvolume = sides.parse_location(str(driver.values["dst"]))
-    async with sides.opened(
-        label, subvolume, driver.work_dir(), driver.instance.name, driver.rid
-    ) as side:
+    async with driver.open_side(str(driver.values["dst"])) as side:
         for leftover in await side.clean_incomplete():
             log.info("removed %s, left by an interrupted receive", leftover)
         before = {p.name for p in side.snap_dir.iterdir()} if side.snap_dir.is_dir() else set()

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,8 +47,14 @@ async def _btrfs(*args: str, timeout: float = BTRFS_TIMEOUT) -> str:
         raise ResourceError(str(exc)) from None
 
 
-async def device_of_label(label: str) -> str:
-    """The device of the btrfs labelled ``label`` among this node's mounts."""
+async def device_of_label(label: str, service_devices: Sequence[str] = ()) -> str:
+    """The device of the btrfs labelled ``label`` on this node.
+
+    First among this node's btrfs mounts; else among the devices the service's own fs
+    resources name for this node (probing those devices only): on a primary node that
+    does not run the service, nothing is mounted, and the way back after a DR
+    activation still needs the shared disk.
+    """
     seen: set[str] = set()
     for mount in mounts.mounts():
         if mount.fstype != "btrfs" or mount.source in seen:
@@ -60,9 +66,17 @@ async def device_of_label(label: str) -> str:
             continue
         if found == label:
             return mount.source
+    for device in service_devices:
+        try:
+            probed = await run(["blkid", "-s", "LABEL", "-o", "value", device], timeout=20)
+        except CommandError:
+            continue
+        if probed.stdout.strip() == label:
+            return device
     raise ResourceError(
-        f"no mounted btrfs filesystem labelled {label!r} on this node "
-        "(on a DRP node, mount it as a standby fs: standby@drpnodes = true)"
+        f"no btrfs filesystem labelled {label!r} on this node, mounted or named by the "
+        "service's fs resources (on a DRP node, mount it as a standby fs: "
+        "standby@drpnodes = true)"
     )
 
 
@@ -213,10 +227,15 @@ def _remount_options(options: str, subvolume: str) -> str:
 
 @contextlib.asynccontextmanager
 async def opened(
-    label: str, subvolume: str, work_dir: Path, svc: str, rid: str
+    label: str,
+    subvolume: str,
+    work_dir: Path,
+    svc: str,
+    rid: str,
+    service_devices: Sequence[str] = (),
 ) -> AsyncIterator[Side]:
     """Mount the top level of the btrfs labelled ``label`` privately while working on it."""
-    device = await device_of_label(label)
+    device = await device_of_label(label, service_devices)
     top = work_dir / "top"
     top.mkdir(parents=True, exist_ok=True)
     if mounts.mounted_at(str(top)) is not None:

@@ -25,7 +25,7 @@ from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
 from daemon.resources.container_docker.engine import API_TIMEOUT, Engine, EngineError, engine_for
 from daemon.service.status import Status
-from daemon.sync.base import SyncDriver, TransferResult
+from daemon.sync.base import SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
 from daemon.sync.progress import Progress
 from daemon.sync.transport import Peers
@@ -124,6 +124,11 @@ class Driver(SyncDriver):
             raise ResourceError(f"{target}: unreadable answer: {exc}") from None
         self._probed[target] = data
         return data
+
+    async def check_target(self, target: str, peers: Peers) -> None:
+        error = (self._probed.get(target) or {}).get("engine_error")
+        if error:
+            raise TransferSkipped(f"no engine for the service on {target}: {error}")
 
     async def target_holdings(self, target: str, peers: Peers) -> dict[str, Any]:
         """What the target's engine holds: from this sync's probe, else asked anew."""
@@ -229,12 +234,17 @@ class Driver(SyncDriver):
 
 
 async def peer_have(driver: Driver) -> dict[str, Any]:
-    """Target side: the instance status, and the images and layer chains of the engine."""
+    """Target side: the instance status, and the images and layer chains of the engine.
+
+    When the engine for the service cannot run here (its filesystem is not mounted), the
+    answer says so in ``engine_error``, and the sender skips this target with that reason.
+    """
+    state = (await driver.instance.status()).as_dict()
     engine = driver.engine()
     try:
         await engine.ensure_started()
     except EngineError as exc:
-        raise ResourceError(str(exc)) from None
+        return {"images": [], "chains": [], "engine_error": str(exc), **state}
     images: list[str] = []
     chains: set[str] = set()
     async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
@@ -242,8 +252,7 @@ async def peer_have(driver: Driver) -> dict[str, Any]:
             data = await docker.images.inspect(summary["Id"])
             images.append(data["Id"])
             chains.update(chain_ids(data["RootFS"].get("Layers") or []))
-    state = await driver.instance.status()
-    return {"images": images, "chains": sorted(chains), **state.as_dict()}
+    return {"images": images, "chains": sorted(chains), **state}
 
 
 async def peer_engine_url(driver: Driver) -> str:

@@ -32,6 +32,11 @@ from daemon.api.app import build_app
 from daemon.api.auth import TokenStore
 from daemon.api.context import ApiContext, ApiMetrics
 from daemon.api.tls import ensure_node_tls, server_context
+from daemon.cluster.actions import ClusterActions
+from daemon.cluster.heartbeat import Heartbeat
+from daemon.cluster.monitor import Monitor
+from daemon.cluster.quorum import ArbitratorPoller
+from daemon.cluster.state import ClusterState
 from daemon.events import EventBus
 from daemon.metrics import Registry, Sample, declare_sync_families
 from daemon.node.config import NodeConfig
@@ -53,6 +58,28 @@ class Component(Protocol):
 
     async def run(self, ctx: ApiContext) -> None:
         """Run until cancelled; raising stops the daemon."""
+
+
+class _StateOwner:
+    """The cluster state's own task, as a component."""
+
+    name = "cluster-state"
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+
+    async def run(self, ctx: ApiContext) -> None:
+        await self.state.run()
+
+
+def cluster_components(
+    state: ClusterState, monitor: Monitor, config: NodeConfig
+) -> list[Component]:
+    """The cluster layer: the state's owner, the heartbeat, the monitor, the arbitrator poller."""
+    out: list[Component] = [_StateOwner(state), Heartbeat(state, config), monitor]
+    if config.cluster.quorum and config.cluster.arbitrators:
+        out.append(ArbitratorPoller(state, config))
+    return out
 
 
 class DaemonError(Exception):
@@ -106,12 +133,14 @@ class Daemon:
         *,
         components: Sequence[Component] = (),
         tcp: bool = True,
+        cluster: bool = False,
     ) -> None:
         self.config = config
         self.config_dir = config_dir
         self.var_dir = var_dir
-        self.components = components  # plug point: heartbeat, monitor, scheduler
+        self.components = list(components)  # plug point: heartbeat, monitor, scheduler
         self.tcp = tcp
+        self.cluster = cluster  # run the cluster layer: state, heartbeat, monitor
         self.ctx: ApiContext | None = None
         self.tcp_port: int | None = None  # the bound port (listen_port, or the one picked for 0)
         self._runner: web.AppRunner | None = None
@@ -230,9 +259,23 @@ class Daemon:
         )
         registry = Registry()
         metrics = self._metrics(registry)
+        state: ClusterState | None = None
+        monitor: Monitor | None = None
+        executor = services.act
+        if self.cluster:
+            cluster = self.config.cluster
+            state = ClusterState(
+                node.name,
+                [p.name for p in cluster.peers],
+                cluster.hb_timeout,
+                events,
+                arbitrators=len(cluster.arbitrators),
+            )
+            monitor = Monitor(state, self.config, self.var_dir)
+            executor = ClusterActions(services, state, monitor).act
         runner = ActionRunner(
             ActionStore(self.var_dir / "actions"),
-            services.act,
+            executor,
             events,
             max_concurrent=node.max_actions,
             timeout=node.action_timeout,
@@ -250,6 +293,10 @@ class Daemon:
             metrics=metrics,
             tls=node.tls,
         )
+        if state is not None and monitor is not None:
+            ctx.cluster, ctx.monitor = state, monitor
+            ctx.peer_state = state.peer_state
+            self.components[:0] = cluster_components(state, monitor, self.config)
         self._gauges(ctx)
         self.ctx = ctx
         return ctx

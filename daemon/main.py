@@ -104,6 +104,16 @@ def _parser() -> argparse.ArgumentParser:
         "--listen", metavar="ADDR:PORT", help="TCP listener, overriding node.conf's listen_*"
     )
     parser.add_argument("--no-tcp", action="store_true", help="serve the unix socket only")
+    parser.add_argument(
+        "--no-cluster",
+        action="store_true",
+        help="run without the cluster layer (no heartbeat, no monitor)",
+    )
+    parser.add_argument(
+        "--arbitrator",
+        action="store_true",
+        help="run as a quorum arbitrator: plain HTTP /api/health on --listen (default :7450)",
+    )
     return parser
 
 
@@ -146,7 +156,14 @@ def run(argv: Sequence[str]) -> int:
     log = logging.getLogger("ferry.daemon")
     for notice in config.notices:
         log.warning("%s", notice.render())
-    daemon = Daemon(config, config_dir, var_dir, tcp=not args.no_tcp)
+    if args.arbitrator:
+        from daemon.api.context import VERSION
+        from daemon.cluster.quorum import run_arbitrator
+
+        host, port = parse_listen(args.listen) if args.listen else ("0.0.0.0", 7450)
+        asyncio.run(run_arbitrator(config.node.name, host, port, VERSION))
+        return EXIT_OK
+    daemon = Daemon(config, config_dir, var_dir, tcp=not args.no_tcp, cluster=not args.no_cluster)
     try:
         asyncio.run(daemon.run())
     except DaemonError as exc:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from daemon.actions import ActionRunner
 from daemon.api.auth import TokenStore
@@ -15,6 +15,10 @@ from daemon.events import EventBus
 from daemon.metrics import Counter, Histogram, Registry
 from daemon.node.config import NodeConfig
 from daemon.node.services import NodeServices
+
+if TYPE_CHECKING:
+    from daemon.cluster.monitor import Monitor
+    from daemon.cluster.state import ClusterState
 
 VERSION = "0.1.0"
 
@@ -53,6 +57,9 @@ class ApiContext:
     peer_state: Callable[[str], str] = _unknown_peer
     openapi: dict[str, Any] = field(default_factory=dict)
     version: str = VERSION
+    # The cluster layer (None when ferryd runs without it: single-node API tests).
+    cluster: ClusterState | None = None
+    monitor: Monitor | None = None
 
     @property
     def nodename(self) -> str:

@@ -23,18 +23,27 @@ from daemon.api.schemas import (
     ActionRequest,
     ActionSummary,
     ClusterNode,
+    ClusterServiceView,
     ClusterStatus,
     ConfigText,
     ConfigView,
+    DrFacts,
+    FreezeState,
     Health,
+    HeartbeatAck,
+    HeartbeatMsg,
     InstanceStatus,
     Issue,
     NodeStatus,
+    PeerConfig,
     ServiceList,
     ServiceSummary,
     ValidationReport,
 )
 from daemon.cli.config_cmds import evaluated_config
+from daemon.cluster import distribute
+from daemon.cluster.monitor import NODE_FROZEN, data_ages, is_frozen, last_activation, set_flag
+from daemon.cluster.state import PeerHeartbeat
 from daemon.config import ini
 from daemon.config.errors import ConfigError, ConfigIssue, Severity
 from daemon.config.service import EvalContext, ServiceConfig
@@ -122,24 +131,118 @@ async def node_status(call: Call) -> NodeStatus:
 async def cluster_status(call: Call) -> ClusterStatus:
     ctx = call.ctx
     cluster = ctx.node.cluster
-    nodes = [ClusterNode(name=ctx.nodename, local=True, state="up", address=None)]
-    for peer in cluster.peers:
-        state = ctx.peer_state(peer.name)
+    state = ctx.cluster
+    if state is None:
+        nodes = [ClusterNode(name=ctx.nodename, local=True, state="up", address=None)]
+        for peer in cluster.peers:
+            peer_state = ctx.peer_state(peer.name)
+            nodes.append(
+                ClusterNode(
+                    name=peer.name,
+                    local=False,
+                    state="up"
+                    if peer_state == "up"
+                    else "down"
+                    if peer_state == "down"
+                    else "unknown",
+                    address=f"{peer.host}:{peer.port}",
+                )
+            )
+        return ClusterStatus(
+            name=cluster.name,
+            node=ctx.nodename,
+            nodes=nodes,
+            hb_interval=cluster.hb_interval,
+            hb_timeout=cluster.hb_timeout,
+        )
+    snap = state.snapshot
+    addresses = {p.name: f"{p.host}:{p.port}" for p in cluster.peers}
+    nodes = []
+    for name, info in snap.nodes.items():
+        local = name == ctx.nodename
         nodes.append(
             ClusterNode(
-                name=peer.name,
-                local=False,
-                state="up" if state == "up" else "down" if state == "down" else "unknown",
-                address=f"{peer.host}:{peer.port}",
+                name=name,
+                local=local,
+                state="up"
+                if local or info.alive
+                else "unknown"
+                if info.last_seen is None
+                else "down",
+                address=addresses.get(name),
+                frozen=info.frozen,
+                load=info.load,
+                free_mem=info.free_mem,
+                score=info.score,
+                last_seen=info.last_seen,
+                gen=info.gen,
             )
         )
+    services: dict[str, ClusterServiceView] = {}
+    names = set(snap.expects)
+    for info in snap.nodes.values():
+        names |= set(info.instances) if info.alive else set()
+    for name in sorted(names):
+        expect = snap.expect(name)
+        services[name] = ClusterServiceView(
+            expect=expect.to_msg() if expect is not None else None,
+            instances=snap.instances(name),
+        )
+    monitor = ctx.monitor
+    seen, total = snap.votes
     return ClusterStatus(
         name=cluster.name,
         node=ctx.nodename,
         nodes=nodes,
         hb_interval=cluster.hb_interval,
         hb_timeout=cluster.hb_timeout,
+        quorum=not cluster.quorum or snap.has_quorum,
+        votes=[seen, total],
+        rejoined=monitor.rejoined(snap, time.time()) if monitor is not None else True,
+        services=services,
     )
+
+
+def _require_peer(call: Call, node: str | None = None) -> str:
+    principal = call.principal
+    if principal is None or principal.via != "node-cert":
+        raise ApiError(403, "peer routes accept only a cluster node certificate")
+    if node is not None and principal.name != node:
+        raise ApiError(403, f"certificate of {principal.name} cannot speak for {node}")
+    return principal.name
+
+
+def _cluster_state(call: Call) -> Any:
+    if call.ctx.cluster is None:
+        raise ApiError(409, "the cluster layer does not run in this ferryd")
+    return call.ctx.cluster
+
+
+async def heartbeat(call: Call) -> HeartbeatAck:
+    state = _cluster_state(call)
+    msg = await call.body(HeartbeatMsg)
+    _require_peer(call, msg.node)
+    if msg.cluster != call.ctx.node.cluster.name:
+        raise ApiError(403, f"{msg.node} belongs to cluster {msg.cluster!r}", field="cluster")
+    if msg.node not in {p.name for p in call.ctx.node.cluster.peers}:
+        raise ApiError(403, f"{msg.node} is not a peer of this node", field="node")
+    state.post(PeerHeartbeat(msg, time.time()))
+    return HeartbeatAck(node=call.ctx.nodename, gen=msg.gen)
+
+
+async def _node_freeze(call: Call, frozen: bool) -> FreezeState:
+    ctx = call.ctx
+    set_flag(ctx.var_dir / NODE_FROZEN, frozen)
+    ctx.events.publish("node", {"node": ctx.nodename, "frozen": frozen, "by": call.caller})
+    return FreezeState(node=ctx.nodename, frozen=frozen)
+
+
+async def node_freeze(call: Call) -> FreezeState:
+    return await _node_freeze(call, True)
+
+
+async def node_thaw(call: Call) -> FreezeState:
+    return await _node_freeze(call, False)
 
 
 # ---------------------------------------------------------------------------- services
@@ -183,7 +286,60 @@ async def service_status(call: Call) -> InstanceStatus:
         entry = await call.ctx.services.status(name, refresh=refresh)
     except (UnknownService, ConfigError, NotAnInstance, StatusUnavailable) as exc:
         raise _instance_error(name, exc) from None
-    return InstanceStatus.model_validate({**entry.state, "updated_at": entry.updated_at})
+    extra: dict[str, Any] = {}
+    ctx = call.ctx
+    if ctx.cluster is not None:
+        monitor = ctx.monitor.mon.get(name) if ctx.monitor is not None else None
+        extra = {
+            "frozen": is_frozen(ctx.var_dir, name),
+            "monitor": monitor.state if monitor is not None else "idle",
+            "last_activation": last_activation(ctx.var_dir, name),
+        }
+    return InstanceStatus.model_validate({**entry.state, "updated_at": entry.updated_at, **extra})
+
+
+async def dr_facts(call: Call) -> DrFacts:
+    """What a DR activation on ``to`` would do (SPEC 5.3), from the cluster state and stamps."""
+    ctx = call.ctx
+    name = _service(call)
+    to = call.query_str("to", NODE_NAME_PATTERN) or ctx.nodename
+    try:
+        inst = ctx.services.instance(name)
+    except (UnknownService, ConfigError, NotAnInstance) as exc:
+        raise _instance_error(name, exc) from None
+    members = inst.config.members
+    if to not in members.all_nodes:
+        raise ApiError(422, f"to: {to} is not a node of {name}", field="to")
+    running: list[str] = []
+    if ctx.cluster is not None:
+        snap = ctx.cluster.snapshot
+        running = sorted(n for n, i in snap.instances(name).items() if i.avail in ("up", "warn"))
+    else:
+        entry = ctx.services.cached(name)
+        if entry is not None and entry.state["avail"] in ("up", "warn"):
+            running = [ctx.nodename]
+    now = time.time()
+    ages: dict[str, dict[str, float | None]] = {}
+    if to == ctx.nodename:
+        for rid, age in data_ages(inst, now).items():
+            ages[rid] = {to: age}
+    else:
+        from daemon.sync import stamps
+
+        for rid in sorted(inst.sync_rids):
+            stamp = stamps.read(stamps.sent_path(inst.state_dir, rid, to))
+            ages[rid] = {to: None if stamp is None else max(0.0, now - stamp.started)}
+    known = [a for per in ages.values() for a in per.values() if a is not None]
+    will_start = [r.rid for r in inst.ordered() if not r.disabled]
+    return DrFacts(
+        service=name,
+        to=to,
+        running_on=running,
+        running_node_alive=bool(running),
+        data_age=ages,
+        will_start=will_start,
+        rpo_seconds=max(known) if known else None,
+    )
 
 
 def _context(call: Call, node: str | None = None) -> EvalContext:
@@ -263,6 +419,36 @@ async def put_config(call: Call) -> ValidationReport:
         raise ApiError(500, f"cannot write {path}: {exc.strerror or exc}") from None
     call.ctx.services.forget(name)
     call.ctx.events.publish("config", {"service": name, "by": call.caller})
+    distributed = None
+    if call.ctx.cluster is not None:
+        distributed = await distribute.push(call.ctx, name, body.text, svc.members.all_nodes)
+    return ValidationReport(
+        service=name, valid=True, issues=_issues(issues), distributed=distributed
+    )
+
+
+async def peer_config(call: Call) -> ValidationReport:
+    """A configuration pushed by a peer: validated here, installed, not pushed further.
+
+    A service new to this node arrives frozen: an operator thaws (or starts) it.
+    """
+    peer = _require_peer(call)
+    name = _service(call, must_exist=False)
+    body = await call.body(PeerConfig)
+    svc, issues = _check_text(call, name, body.text)
+    if svc is None or has_errors(issues):
+        errors = [i for i in issues if i.severity is Severity.ERROR]
+        raise ApiError(422, f"{name}: the configuration has errors here", issues=errors)
+    path = call.ctx.services.path(name)
+    if not path.exists():
+        set_flag(call.ctx.var_dir / "services" / name / "frozen", True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, body.text)
+    except OSError as exc:
+        raise ApiError(500, f"cannot write {path}: {exc.strerror or exc}") from None
+    call.ctx.services.forget(name)
+    call.ctx.events.publish("config", {"service": name, "by": f"peer:{peer}"})
     return ValidationReport(service=name, valid=True, issues=_issues(issues))
 
 
@@ -271,12 +457,14 @@ async def put_config(call: Call) -> ValidationReport:
 
 def _check_action(call: Call, name: str, request: ActionRequest) -> None:
     action = request.action
-    if action in LATER:
+    if action in LATER and call.ctx.cluster is None:
         raise ApiError(422, f"action {action} arrives with {LATER[action]}", field="action")
+    if action == "switch" and not request.to:
+        raise ApiError(422, "switch needs 'to': the destination node", field="to")
     for option, applies in (
-        ("to", ()),
-        ("target", ()),
-        ("mode", ()),
+        ("to", ("switch",)),
+        ("target", ("sync",)),
+        ("mode", ("sync",)),
         ("force", ("stop",)),
     ):
         if getattr(request, option) and action not in applies:
@@ -403,6 +591,66 @@ ROUTES: tuple[Route, ...] = (
         GUEST,
         ClusterStatus,
         tag="node",
+    ),
+    Route(
+        "POST",
+        "/api/cluster/heartbeat",
+        heartbeat,
+        "A peer's heartbeat: its full state (node certificate only)",
+        ROOT,
+        HeartbeatAck,
+        body=HeartbeatMsg,
+        errors=(400, 403, 409, 413, 422),
+        tag="cluster",
+    ),
+    Route(
+        "POST",
+        "/api/node/freeze",
+        node_freeze,
+        "Freeze this node: no automatic action on any of its instances (persistent)",
+        OPERATOR,
+        FreezeState,
+        tag="node",
+    ),
+    Route(
+        "POST",
+        "/api/node/thaw",
+        node_thaw,
+        "Thaw this node",
+        OPERATOR,
+        FreezeState,
+        tag="node",
+    ),
+    Route(
+        "PUT",
+        "/api/cluster/services/{svc}/config",
+        peer_config,
+        "A configuration distributed by a peer (node certificate only)",
+        ROOT,
+        ValidationReport,
+        body=PeerConfig,
+        path_params=(SVC,),
+        errors=(400, 403, 413, 422),
+        tag="cluster",
+    ),
+    Route(
+        "GET",
+        "/api/services/{svc}/dr",
+        dr_facts,
+        "DR activation facts: where it runs, data age on the target, what would start",
+        GUEST,
+        DrFacts,
+        path_params=(SVC,),
+        query=(
+            QueryParam(
+                "to",
+                "string",
+                "The node to activate (default: this node).",
+                pattern=NODE_NAME_PATTERN,
+            ),
+        ),
+        errors=(400, 404, 409, 422),
+        tag="services",
     ),
     Route(
         "GET",

@@ -107,6 +107,12 @@ class ClusterNode(_Response):
     local: bool
     state: Literal["up", "down", "unknown"]
     address: str | None = None
+    frozen: bool = False
+    load: float = 0.0
+    free_mem: float = 0.0
+    score: float = 0.0
+    last_seen: float | None = Field(default=None, description="Last heartbeat (unix time).")
+    gen: int = Field(default=0, description="Last heartbeat generation received.")
 
 
 class ClusterStatus(_Response):
@@ -115,6 +121,10 @@ class ClusterStatus(_Response):
     nodes: list[ClusterNode]
     hb_interval: float
     hb_timeout: float
+    quorum: bool = Field(default=True, description="This node sees enough votes to act.")
+    votes: list[int] = Field(default_factory=list, description="[seen, total]")
+    rejoined: bool = Field(default=True, description="The rejoin grace period is over.")
+    services: dict[str, ClusterServiceView] = Field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- services
@@ -139,6 +149,12 @@ class InstanceStatus(_Response):
     overall: StatusName
     resources: dict[str, ResourceStatus]
     updated_at: float
+    frozen: bool | None = Field(default=None, description="This instance is frozen.")
+    monitor: str | None = Field(default=None, description="The monitor state (cluster layer).")
+    last_activation: dict[str, Any] | None = Field(
+        default=None,
+        description="The last start from replicated data: time, data_age, rpo_seconds.",
+    )
 
 
 class ServiceSummary(_Response):
@@ -179,6 +195,10 @@ class ValidationReport(_Response):
     service: str
     valid: bool
     issues: list[Issue]
+    distributed: dict[str, str] | None = Field(
+        default=None,
+        description="Config distribution: per peer node, 'installed' or why not.",
+    )
 
 
 # ---------------------------------------------------------------------------- actions
@@ -244,3 +264,93 @@ class ActionLog(_Response):
     action_id: str
     state: ActionStateName
     lines: list[LogLineOut]
+
+
+# ---------------------------------------------------------------------------- cluster (peers)
+
+
+class _Peer(BaseModel):
+    """Peer messages: lenient (newer peers may add fields), never coerced into nonsense."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class ExpectMsg(_Peer):
+    """A global expect: the newest (stamp, then outcome set) wins cluster-wide."""
+
+    value: str = Field(description="'' (none), started, stopped, placed, placed@<node>.")
+    stamp: float = Field(description="When it was set (unix time): the newest wins.")
+    origin: str = Field(description="The node where the operator asked.")
+    outcome: Literal["", "reached", "failed"] = ""
+    reason: str = ""
+    action_id: str = ""
+
+
+class InstanceMsg(_Peer):
+    """A node's instance of a service, as that node reports it."""
+
+    avail: str = "undef"
+    overall: str = "undef"
+    monitor: str = Field(default="idle", description="idle, ready, starting, stopping, ...")
+    ready_since: float | None = None
+    frozen: bool = False
+    standby_down: bool = False
+    checksum: str = Field(default="", description="sha256 of the configuration text.")
+    boot_started: bool = False
+    orchestrate: str = "no"
+    last_activation: dict[str, Any] | None = None
+
+
+class HeartbeatMsg(_Peer):
+    """What a node sends its peers every hb_interval: always its full state."""
+
+    node: str
+    cluster: str
+    boot: str = Field(description="Changes when the daemon restarts.")
+    gen: int = Field(description="Increases with every message of one boot.")
+    sent_at: float
+    frozen: bool = False
+    load: float = 0.0
+    free_mem: float = 0.0
+    score: float = 0.0
+    instances: dict[str, InstanceMsg] = Field(default_factory=dict)
+    expects: dict[str, ExpectMsg] = Field(default_factory=dict)
+
+
+class HeartbeatAck(_Response):
+    node: str
+    gen: int = Field(description="The generation received.")
+
+
+class ClusterServiceView(_Response):
+    expect: ExpectMsg | None = None
+    instances: dict[str, InstanceMsg] = Field(
+        default_factory=dict, description="Per alive node that has an instance."
+    )
+
+
+class PeerConfig(_Peer):
+    """A service configuration pushed by a peer (config distribution)."""
+
+    text: str = Field(max_length=MAX_BYTES)
+    origin: str
+
+
+class DrFacts(_Response):
+    """What a DR activation on node ``to`` would do, and how old its data is."""
+
+    service: str
+    to: str
+    running_on: list[str]
+    running_node_alive: bool
+    data_age: dict[str, dict[str, float | None]]
+    will_start: list[str]
+    rpo_seconds: float | None
+
+
+class FreezeState(_Response):
+    node: str
+    frozen: bool
+
+
+ClusterStatus.model_rebuild()

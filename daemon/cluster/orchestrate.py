@@ -14,7 +14,7 @@ from daemon.cluster.placement import NodeFacts, PlacementInput, candidates, lead
 
 UP = ("up", "warn")  # an instance that runs the service, even partly
 FAILED = ("start failed", "stop failed")
-BUSY = ("starting", "stopping")
+BUSY = ("starting", "stopping", "syncing")
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class ServiceView:
     expect: str = ""  # "", started, stopped, placed, placed@<node>
     instances: Mapping[str, InstanceView] = field(default_factory=dict)  # alive nodes only
     boot_started: bool = False  # orchestrate = start: the cluster-start placement is done
+    has_sync: bool = False  # sync resources: a switch sends a final sync before the stop
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,12 @@ class Context:
     facts: Mapping[str, NodeFacts] = field(default_factory=dict)
     rejoined: bool = True  # the rejoin grace period is over
     quorum: bool = True  # this node sees enough votes to act on its own
+    split_action: str = "freeze"  # without quorum: "stop" also stops running ha failover instances
 
 
 @dataclass(frozen=True)
 class Decision:
-    action: str  # none, ready, unready, start, stop, startstandby, reached
+    action: str  # none, ready, unready, start, stop, syncstop, startstandby, reached
     reason: str = ""
 
 
@@ -96,6 +98,13 @@ def decide(svc: ServiceView, ctx: Context) -> Decision:
     if svc.orchestrate == "no" or (svc.orchestrate == "start" and svc.boot_started):
         return NONE
     if not ctx.quorum:
+        if (
+            ctx.split_action == "stop"
+            and local.running
+            and svc.orchestrate == "ha"
+            and svc.topology == "failover"
+        ):
+            return Decision("stop", "quorum lost: split_action = stop")
         return _unready(local, "no quorum: no automatic start")
     if svc.topology == "flex":
         return _flex(svc, ctx, local)
@@ -114,6 +123,10 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
             return _flex(svc, ctx, local)
         if ctx.local != target:
             if local.running:
+                alive_target = target in svc.instances
+                if svc.has_sync and svc.expect.startswith("placed@") and alive_target:
+                    # The running node is the only one that may send: final sync, then stop.
+                    return Decision("syncstop", f"final sync to {target}, then stop")
                 return Decision("stop", f"the service moves to {target or 'nowhere'}")
             return NONE
         others = [n for n in running if n != ctx.local]

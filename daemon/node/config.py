@@ -150,6 +150,9 @@ class ClusterSettings:
     hb_timeout: float
     ready_period: float
     rejoin_grace: float
+    quorum: bool = False
+    arbitrators: tuple[str, ...] = ()
+    split_action: str = "stop"
 
 
 @dataclass(frozen=True)
@@ -290,6 +293,9 @@ def _settings(bound: BoundDocument, path: str, default_name: str) -> NodeConfig:
             hb_timeout=float(cl["hb_timeout"]),
             ready_period=float(cl["ready_period"]),
             rejoin_grace=float(cl["rejoin_grace"]),
+            quorum=bool(cl["quorum"]),
+            arbitrators=tuple(cl["arbitrators"]),
+            split_action=cl["split_action"],
         ),
         notices=tuple(i for i in bound.issues if i.severity is Severity.NOTICE),
     )

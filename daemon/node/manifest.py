@@ -14,6 +14,7 @@ from daemon.config.keywords import Keyword, Manifest
 DEFAULT_PORT = 7443
 LOG_FORMATS = ("json", "kv")
 LOG_LEVELS = ("debug", "info", "warning", "error")
+SPLIT_ACTIONS = ("stop", "freeze")
 
 
 def _port(text: str) -> int:
@@ -153,6 +154,30 @@ CLUSTER = Manifest(
             c.DURATION,
             default=90,
             aliases=("rejoin_grace_period",),
+        ),
+        Keyword(
+            "quorum",
+            "Take no automatic start without a strict majority of the votes "
+            "(nodes plus arbitrators) in sight.",
+            c.BOOLEAN,
+            default=False,
+        ),
+        Keyword(
+            "arbitrators",
+            "URLs of arbitrators (``ferryd --arbitrator``), one vote each when they answer "
+            "their /api/health route.",
+            c.LIST,
+            default=[],
+            example="arbitrators = http://10.0.9.1:7450",
+        ),
+        Keyword(
+            "split_action",
+            "What a node that lost the quorum does with the failover instances it runs: "
+            "stop them (the majority side takes them over), or freeze (keep them running, "
+            "take no automatic action).",
+            c.LOWER,
+            default="stop",
+            candidates=SPLIT_ACTIONS,
         ),
     ),
 )

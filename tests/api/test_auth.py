@@ -71,6 +71,10 @@ async def test_guest_reads_but_gets_403_on_every_writing_route(ferryd: Running) 
     assert {(r.method, r.path) for r in writing} == {
         ("PUT", "/api/services/{svc}/config"),
         ("POST", "/api/services/{svc}/actions"),
+        ("POST", "/api/node/freeze"),
+        ("POST", "/api/node/thaw"),
+        ("POST", "/api/cluster/heartbeat"),
+        ("PUT", "/api/cluster/services/{svc}/config"),
     }
     async with ferryd.session("guest") as session:
         for route in writing:

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import cgroups, disks, images, netem, network, node, ssh
+from . import cgroups, disks, ferryd, images, netem, network, node, ssh
 from .procs import (
     ProcId,
     TestbedError,
@@ -207,10 +207,20 @@ class Testbed:
         proc, init = node.start_init(self.layout, topo, name)
         self._init_parents[name] = proc
         record = state.node(name)
+        had_ferryd = "ferryd" in record.daemons
         record.init, record.daemons = init, {}
         self._save(state)
         node.mount_private_dirs(self.layout, topo, name, init.pid)
         self._start_daemons(state, name)
+        if had_ferryd:  # start_ferryd was used: the revived node gets its ferryd back
+            root = Path(f"/proc/{init.pid}/root")
+            ferryd.socket_path(root).unlink(missing_ok=True)
+            record.daemons["ferryd"] = node.start_daemon(
+                self.layout, name, init.pid, "ferryd", ferryd.command(self.project_python())
+            )
+            self._save(state)
+            node.wait_daemon(self.layout, name, "ferryd", record.daemons["ferryd"],
+                             lambda: ferryd.socket_path(root).exists())  # fmt: skip
         if fresh:
             node.load_images(init.pid, self.layout.images_tar)
 
@@ -223,6 +233,12 @@ class Testbed:
             "sshd": (node.sshd_cmd(self.layout, name), lambda: node.sshd_listening(init, name)),
             "dockerd": (node.dockerd_cmd(self.layout, name), lambda: node.docker_ping(init)),
         }
+        if "ferryd" in record.daemons:  # started by start_ferryd: revive brings it back
+            root = Path(f"/proc/{init}/root")
+            checks["ferryd"] = (ferryd.command(self.project_python()),
+                                lambda: ferryd.socket_path(root).exists())  # fmt: skip
+            if not record.daemons["ferryd"].alive():
+                ferryd.socket_path(root).unlink(missing_ok=True)
         for daemon, (cmd, _) in checks.items():
             current = record.daemons.get(daemon)
             if current is None or not current.alive():
@@ -453,6 +469,49 @@ class Testbed:
             else:
                 self._kill_processes(state, [name])
                 self._boot(state, name, fresh=False)
+
+    def start_ferryd(self, nodes: Sequence[str] | None = None, **settings: Any) -> None:
+        """Write node.conf (peers, short timings; ``settings`` override them), share the
+        cluster CA, start ferryd in each node and wait for its socket. ``revive``
+        restarts it afterwards."""
+        with self._locked():
+            state = self.state()
+            names = list(nodes or state.topology.nodes)
+            for name in names:
+                self._check_node(state, name)
+                record = state.node(name)
+                assert record.init is not None
+                root = Path(f"/proc/{record.init.pid}/root")
+                ferryd.prepare(self.state_dir, root, name, list(state.topology.nodes), **settings)
+                current = record.daemons.get("ferryd")
+                if current is None or not current.alive():
+                    ferryd.socket_path(root).unlink(missing_ok=True)
+                    cmd = ferryd.command(self.project_python())
+                    record.daemons["ferryd"] = node.start_daemon(
+                        self.layout, name, record.init.pid, "ferryd", cmd
+                    )
+            self._save(state)
+            for name in names:
+                record = state.node(name)
+                assert record.init is not None
+                root = Path(f"/proc/{record.init.pid}/root")
+                node.wait_daemon(self.layout, name, "ferryd", record.daemons["ferryd"],
+                                 lambda root=root: ferryd.socket_path(root).exists())  # type: ignore[misc]  # fmt: skip
+
+    def stop_ferryd(self, nodes: Sequence[str] | None = None) -> None:
+        """Stop ferryd in the nodes (SIGTERM, then SIGKILL); revive no longer restarts it."""
+        with self._locked():
+            state = self.state()
+            for name in list(nodes or state.topology.nodes):
+                proc = state.node(name).daemons.pop("ferryd", None)
+                if proc is not None and proc.alive():
+                    os.kill(proc.pid, signal.SIGTERM)
+                    deadline = time.monotonic() + 15
+                    while proc.alive() and time.monotonic() < deadline:
+                        time.sleep(0.1)
+                    if proc.alive():
+                        os.kill(proc.pid, signal.SIGKILL)
+            self._save(state)
 
     @staticmethod
     def _check_node(state: State, name: str) -> None:

@@ -191,6 +191,55 @@ CASES = [
         {},
         "stop",
     ),
+    (
+        "no quorum, split_action stop: the running ha instance stops",
+        svc(instances=inst_map(inst("n1", "up"), inst("n2"))),
+        "n1",
+        {"quorum": False, "split_action": "stop"},
+        "stop",
+    ),
+    (
+        "no quorum, split_action freeze: the running instance stays",
+        svc(instances=inst_map(inst("n1", "up"), inst("n2"))),
+        "n1",
+        {"quorum": False, "split_action": "freeze"},
+        "none",
+    ),
+    (
+        "no quorum, split_action stop: a frozen instance is left alone",
+        svc(instances=inst_map(inst("n1", "up", frozen=True), inst("n2"))),
+        "n1",
+        {"quorum": False, "split_action": "stop"},
+        "none",
+    ),
+    (
+        "switch to an alive drpnode with sync resources: final sync, then stop",
+        svc(expect="placed@n3", has_sync=True, instances=inst_map(inst("n1", "up"), inst("n3"))),
+        "n1",
+        {},
+        "syncstop",
+    ),
+    (
+        "switch to a dead node: plain stop (nothing to send to)",
+        svc(expect="placed@n3", has_sync=True, instances=inst_map(inst("n1", "up"))),
+        "n1",
+        {},
+        "stop",
+    ),
+    (
+        "giveback with sync resources: plain stop",
+        svc(expect="placed", has_sync=True, instances=inst_map(inst("n1"), inst("n2", "up"))),
+        "n2",
+        {},
+        "stop",
+    ),
+    (
+        "switch target waits while the final sync runs",
+        svc(expect="placed@n3", instances=inst_map(inst("n1", "up", state="syncing"), inst("n3"))),
+        "n3",
+        {},
+        "none",
+    ),
 ]
 
 

@@ -1,0 +1,178 @@
+"""The daemon's action executor once the cluster runs: orchestrated actions become expects.
+
+* ``start`` / ``stop`` of a service with ``orchestrate = ha|start`` set the global
+  expect ``started`` / ``stopped`` (stop: the local instance is frozen first; every
+  node freezes its own instance when it follows ``stopped``, and thaws it when it
+  follows ``started`` or ``placed...``). Other services start and stop here, now.
+* ``switch`` (``to``) sets ``placed@<to>``, ``takeover`` ``placed@<this node>``,
+  ``giveback`` ``placed`` (back to the placement leader).
+* The action ends when the expect is reached (succeeded) or failed (failed, with
+  the reason), so that ``GET /api/actions/{id}?wait=S`` waits for the outcome.
+* ``freeze`` / ``thaw``: this instance, persistently. ``clear``: reset failed
+  monitor states of this instance. ``sync``: the sync resources, run here.
+* Actions the monitor submits (params ``origin = monitor``) act directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from daemon.actions import ActionFailure, ActionRecord
+from daemon.cluster.monitor import Monitor, frozen_path, set_flag
+from daemon.cluster.state import ClusterState, Expect, SetExpect
+from daemon.config.errors import ConfigError
+from daemon.node.services import NodeServices, UnknownService
+from daemon.resources.base import ResourceError
+from daemon.service.instance import Instance
+from daemon.service.loader import NotAnInstance
+from daemon.sync.base import SyncDriver, SyncRefused, TargetReport
+from daemon.sync.plan import ACTION_POOLS
+from daemon.sync.transport import Peers
+
+EXPECT_WAIT = 900.0  # an expect not reached within this is reported as failed
+EXPECT_ACTIONS = ("switch", "takeover", "giveback")
+
+
+async def run_sync(
+    inst: Instance,
+    mode: str,
+    rids: list[str] | None,
+    nodes: list[str] | None = None,
+    pools: list[str] | None = None,
+) -> list[TargetReport]:
+    """Run a sync action on this node's sync resources (as ``ferry SVC sync MODE`` does)."""
+    if mode not in ACTION_POOLS:
+        raise ActionFailure(f"sync mode {mode!r}: one of {', '.join(ACTION_POOLS)}")
+    found = [r for r in inst.resources.values() if isinstance(r, SyncDriver) and not r.disabled]
+    if rids:
+        found = [r for r in found if r.rid in rids]
+    peers = Peers()
+    reports: list[TargetReport] = []
+    try:
+        for resource in found:
+            targets = nodes
+            if pools:
+                members = inst.config.members
+                pooled = [n for p in pools for n in getattr(members, p, ())]
+                targets = [t for t in (targets or pooled) if t in pooled]
+                if not targets:
+                    continue
+            try:
+                reports += await resource.sync(mode, peers, targets)
+            except SyncRefused as exc:
+                reports.append(TargetReport(resource.rid, "-", False, "skipped", reason=str(exc)))
+            except ResourceError as exc:
+                reports.append(TargetReport(resource.rid, "-", False, "failed", reason=str(exc)))
+    finally:
+        await peers.close()
+    return reports
+
+
+class ClusterActions:
+    """Executor of the action runner (see the module docstring)."""
+
+    def __init__(self, services: NodeServices, state: ClusterState, monitor: Monitor) -> None:
+        self.services = services
+        self.state = state
+        self.monitor = monitor
+
+    def _instance(self, name: str) -> Instance:
+        try:
+            return self.services.instance(name)
+        except UnknownService:
+            raise ActionFailure(f"{name}: no such service") from None
+        except ConfigError as exc:
+            raise ActionFailure(
+                "configuration errors:\n" + "\n".join(i.render() for i in exc.issues)
+            ) from None
+        except NotAnInstance as exc:
+            raise ActionFailure(str(exc)) from None
+
+    async def act(self, record: ActionRecord) -> dict[str, Any]:
+        """Run one action record."""
+        name, action, params = record.service, record.action, record.params
+        if params.get("origin") == "monitor":
+            if action == "sync":
+                inst = self._instance(name)
+                reports = await run_sync(inst, str(params.get("mode", "all")), None,
+                                         list(params.get("nodes") or []) or None)  # fmt: skip
+                return _sync_result(reports)
+            return await self.services.act(record)
+        inst = self._instance(name)
+        var_dir = self.services.var_dir
+        orchestrated = str(inst.value("DEFAULT", "orchestrate")) in ("ha", "start")
+        if action == "freeze" or action == "thaw":
+            changed = set_flag(frozen_path(var_dir, name), action == "freeze")
+            return {"frozen": action == "freeze", "changed": changed}
+        if action == "clear":
+            self.monitor.request_clear(name)
+            return {"cleared": True}
+        if action == "sync":
+            reports = await run_sync(
+                inst,
+                str(params.get("mode") or "all"),
+                params.get("rids"),
+                None,
+                params.get("target"),
+            )
+            result = _sync_result(reports)
+            failed = [r for r in reports if not r.ok]
+            if failed:
+                raise ActionFailure("; ".join(f"{r.rid} -> {r.target}: {r.reason}" for r in failed))
+            return result
+        if action in EXPECT_ACTIONS or (action in ("start", "stop") and orchestrated):
+            return await self._expect(record, inst)
+        return await self.services.act(record)
+
+    def _expect_value(self, record: ActionRecord, inst: Instance) -> str:
+        members = inst.config.members
+        local = self.state.local
+        if record.action == "switch":
+            to = str(record.params.get("to") or "")
+            if to not in members.all_nodes:
+                raise ActionFailure(f"switch: {to or '(no to)'} is not a node of {inst.name}")
+            return f"placed@{to}"
+        if record.action == "takeover":
+            return f"placed@{local}"
+        if record.action == "giveback":
+            return "placed"
+        return "started" if record.action == "start" else "stopped"
+
+    async def _expect(self, record: ActionRecord, inst: Instance) -> dict[str, Any]:
+        name = record.service
+        value = self._expect_value(record, inst)
+        if value == "stopped":
+            set_flag(frozen_path(self.services.var_dir, name), True)  # no restart meanwhile
+        else:
+            set_flag(frozen_path(self.services.var_dir, name), False)
+            self.monitor.request_clear(name)
+        expect = Expect(value, time.time(), self.state.local, action_id=record.id)
+        self.state.post(SetExpect(name, expect))
+        try:
+            async with asyncio.timeout(EXPECT_WAIT):
+                while True:
+                    snap = await self.state.changed(1.0)
+                    current = snap.expect(name)
+                    if current is None:
+                        continue
+                    if current.stamp != expect.stamp or current.origin != expect.origin:
+                        if current.stamp > expect.stamp:
+                            raise ActionFailure(
+                                f"superseded by expect {current.value} from {current.origin}"
+                            )
+                        continue
+                    if current.outcome == "reached":
+                        return {"expect": value, "outcome": "reached", "reason": current.reason}
+                    if current.outcome == "failed":
+                        raise ActionFailure(f"expect {value} failed: {current.reason}")
+        except TimeoutError:
+            failed = Expect(value, expect.stamp, expect.origin, "failed",
+                            f"not reached within {EXPECT_WAIT:g}s", record.id)  # fmt: skip
+            self.state.post(SetExpect(name, failed))
+            raise ActionFailure(f"expect {value} not reached within {EXPECT_WAIT:g}s") from None
+
+
+def _sync_result(reports: list[TargetReport]) -> dict[str, Any]:
+    return {"reports": [r.as_dict() for r in reports]}

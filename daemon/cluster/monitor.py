@@ -1,0 +1,403 @@
+"""The monitor: the orchestration loop of this node (SPEC 5.2).
+
+Every second (and whenever the cluster state changes) the monitor, for each
+local service: reads the instance status, publishes it with its monitor state
+into the cluster state, builds a :class:`ServiceView` from the cluster state,
+asks :func:`decide` what to do, and does it through the action runner (so that
+every automatic action has a record like an operator's).
+
+Monitor states: ``idle``, ``ready`` (with ``ready_since``), ``starting``,
+``stopping``, ``syncing`` (final sync of a switch), ``start failed``,
+``stop failed``. A failed state stops automatic retries of this node until
+``clear``. Persistent flags, under ``<var dir>/services/<svc>/``: ``frozen``
+(instance freeze), ``boot_started`` (orchestrate = start: the cluster-start
+placement is done); ``<var dir>/node.frozen`` freezes the whole node.
+
+Rejoin: after the daemon starts, no automatic start until ``rejoin_grace`` is
+over or every peer has been heard once, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from daemon.actions import ActionState, RunnerClosed
+from daemon.api.schemas import InstanceMsg
+from daemon.cluster.orchestrate import Context, Decision, InstanceView, ServiceView, decide
+from daemon.cluster.state import ClusterState, Expect, LocalInstances, SetExpect, Snapshot
+from daemon.config.errors import ConfigError
+from daemon.config.store import write_atomically
+from daemon.node.config import NodeConfig
+from daemon.node.services import StatusUnavailable, UnknownService
+from daemon.service.loader import NotAnInstance
+from daemon.sync import stamps
+
+if TYPE_CHECKING:
+    from daemon.api.context import ApiContext
+    from daemon.service.instance import Instance
+
+log = logging.getLogger("ferry.monitor")
+
+ROUND = 1.0  # seconds between rounds when nothing happens
+MIN_GAP = 0.1
+ACTION_WAIT = 3600.0
+NODE_FROZEN = "node.frozen"
+
+
+@dataclass(frozen=True)
+class MonState:
+    state: str = "idle"
+    ready_since: float | None = None
+    reason: str = ""
+
+
+def state_dir(var_dir: Path, service: str) -> Path:
+    return var_dir / "services" / service
+
+
+def frozen_path(var_dir: Path, service: str) -> Path:
+    return state_dir(var_dir, service) / "frozen"
+
+
+def set_flag(path: Path, on: bool) -> bool:
+    """Create or remove a flag file (durably); True when it changed."""
+    if on == path.exists():
+        return False
+    if on:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, f"{time.time()}\n")
+    else:
+        path.unlink(missing_ok=True)
+    return True
+
+
+def is_frozen(var_dir: Path, service: str) -> bool:
+    return frozen_path(var_dir, service).exists() or (var_dir / NODE_FROZEN).exists()
+
+
+def data_ages(inst: Instance, now: float) -> dict[str, float | None]:
+    """On a sync target: how old the received data of each sync resource is."""
+    out: dict[str, float | None] = {}
+    for rid in sorted(inst.sync_rids):
+        stamp = stamps.read(stamps.received_path(inst.state_dir, rid))
+        out[rid] = None if stamp is None else max(0.0, now - stamp.started)
+    return out
+
+
+def record_activation(inst: Instance, entry: dict[str, Any]) -> None:
+    """Append the activation (with its RPO) to the service log; keep it as the last one."""
+    directory = inst.state_dir
+    directory.mkdir(parents=True, exist_ok=True)
+    line = json.dumps(entry, sort_keys=True)
+    with open(directory / "log", "a") as handle:
+        handle.write(line + "\n")
+    write_atomically(directory / "last_activation.json", line + "\n")
+
+
+def last_activation(var_dir: Path, service: str) -> dict[str, Any] | None:
+    try:
+        data = json.loads((state_dir(var_dir, service) / "last_activation.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+class Monitor:
+    """Component: the orchestration loop (see the module docstring)."""
+
+    name = "monitor"
+
+    def __init__(self, state: ClusterState, config: NodeConfig, var_dir: Path) -> None:
+        self.state = state
+        self.config = config
+        self.var_dir = var_dir
+        self.started_at = time.time()
+        self.mon: dict[str, MonState] = {}
+        self._busy: set[str] = set()
+        self._clear: set[str] = set()
+        self._local: dict[str, InstanceMsg] = {}
+
+    # ------------------------------------------------------------------ requests from the API
+
+    def request_clear(self, service: str) -> None:
+        """Reset the service's failed monitor state at the next round."""
+        self._clear.add(service)
+
+    def rejoined(self, snap: Snapshot, now: float) -> bool:
+        if now - self.started_at >= self.config.cluster.rejoin_grace:
+            return True
+        return all(p.name in snap.heard for p in self.config.cluster.peers)
+
+    def quorum(self, snap: Snapshot) -> bool:
+        return not self.config.cluster.quorum or snap.has_quorum
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self, ctx: ApiContext) -> None:
+        """Rounds until cancelled; actions run as tasks of the monitor's own group."""
+        async with asyncio.TaskGroup() as group:
+            while True:
+                try:
+                    await self.round(ctx, group)
+                except (OSError, ConfigError) as exc:
+                    log.error("monitor round failed: %s", exc)
+                await self.state.changed(ROUND)
+                await asyncio.sleep(MIN_GAP)
+
+    async def _instance_msg(self, ctx: ApiContext, name: str, inst: Instance) -> InstanceMsg:
+        previous = self._local.get(name)
+        entry = ctx.services.cached(name)
+        stale = entry is None or time.time() - entry.updated_at > self.config.cluster.hb_interval
+        if stale and name not in self._busy:
+            try:
+                entry = await ctx.services.status(name, refresh=True)
+            except (UnknownService, ConfigError, NotAnInstance, StatusUnavailable) as exc:
+                log.debug("%s: no status: %s", name, exc)
+        mon = self.mon.get(name, MonState())
+        data = entry.state if entry is not None else {}
+        resources = data.get("resources", {})
+        try:
+            text = ctx.services.path(name).read_bytes()
+        except OSError:
+            text = b""
+        boot_flag = state_dir(self.var_dir, name) / "boot_started"
+        return InstanceMsg(
+            avail=str(data.get("avail", previous.avail if previous else "undef")),
+            overall=str(data.get("overall", previous.overall if previous else "undef")),
+            monitor=mon.state,
+            ready_since=mon.ready_since,
+            frozen=is_frozen(self.var_dir, name),
+            standby_down=any(r.get("status") == "stdby down" for r in resources.values()),
+            checksum=hashlib.sha256(text).hexdigest(),
+            boot_started=boot_flag.exists(),
+            orchestrate=str(inst.value("DEFAULT", "orchestrate")),
+            last_activation=last_activation(self.var_dir, name),
+        )
+
+    async def round(self, ctx: ApiContext, group: asyncio.TaskGroup) -> None:
+        """One pass over the local services."""
+        instances: dict[str, Instance] = {}
+        for name in ctx.services.names():
+            try:
+                instances[name] = ctx.services.instance(name)
+            except (UnknownService, ConfigError, NotAnInstance):
+                continue
+        for name in self._clear & set(instances):
+            if self.mon.get(name, MonState()).state in ("start failed", "stop failed"):
+                self.mon[name] = MonState()
+        self._clear.clear()
+        snap = self.state.snapshot
+        self._follow_flags(snap, instances)
+        local = {name: await self._instance_msg(ctx, name, i) for name, i in instances.items()}
+        self._local = local
+        self.state.post(LocalInstances(local))
+        now = time.time()
+        for name, inst in instances.items():
+            if name in self._busy:
+                continue
+            view = self.view(snap, name, inst, local[name])
+            expect = snap.expect(name)
+            self._boot_done(view, name)
+            decision = decide(view, self.context(snap, now))
+            self._apply(ctx, group, snap, name, inst, view, expect, decision, now)
+
+    def _follow_flags(self, snap: Snapshot, instances: dict[str, Instance]) -> None:
+        """Expects that change persistent flags: stopped freezes, started/placed thaws."""
+        for name in instances:
+            expect = snap.expect(name)
+            if expect is None or not expect.active:
+                continue
+            if expect.value == "stopped":
+                if set_flag(frozen_path(self.var_dir, name), True):
+                    log.info("%s: frozen (expect stopped)", name)
+            elif set_flag(frozen_path(self.var_dir, name), False):
+                log.info("%s: thawed (expect %s)", name, expect.value)
+
+    def _boot_done(self, view: ServiceView, name: str) -> None:
+        if view.orchestrate != "start" or view.boot_started:
+            return
+        if any(i.running for i in view.instances.values()):
+            set_flag(state_dir(self.var_dir, name) / "boot_started", True)
+
+    def context(self, snap: Snapshot, now: float) -> Context:
+        cluster = self.config.cluster
+        return Context(
+            local=self.state.local,
+            now=now,
+            ready_period=cluster.ready_period,
+            facts=snap.facts(),
+            rejoined=self.rejoined(snap, now),
+            quorum=self.quorum(snap),
+            split_action=cluster.split_action if cluster.quorum else "freeze",
+        )
+
+    def view(self, snap: Snapshot, name: str, inst: Instance, local: InstanceMsg) -> ServiceView:
+        members = inst.config.members
+        peers = snap.instances(name)
+        peers[self.state.local] = local
+        views = {
+            node: InstanceView(
+                node,
+                avail=msg.avail,
+                state=msg.monitor,
+                frozen=msg.frozen,
+                standby_down=msg.standby_down,
+                ready_since=msg.ready_since,
+            )
+            for node, msg in peers.items()
+            if node in members.all_nodes
+        }
+        expect = snap.expect(name)
+        return ServiceView(
+            name=name,
+            nodes=members.nodes,
+            drpnodes=members.drpnodes,
+            topology=str(inst.value("DEFAULT", "topology")),
+            orchestrate=str(inst.value("DEFAULT", "orchestrate")),
+            placement=str(inst.value("DEFAULT", "placement")),
+            flex_target=int(inst.value("DEFAULT", "flex_target") or 1),
+            expect=expect.value if expect is not None and expect.active else "",
+            instances=views,
+            boot_started=any(m.boot_started for m in peers.values()),
+            has_sync=bool(inst.sync_rids),
+        )
+
+    # ------------------------------------------------------------------ carrying decisions out
+
+    def _finish_expect(self, name: str, expect: Expect, outcome: str, reason: str) -> None:
+        self.state.post(SetExpect(name, replace(expect, outcome=outcome, reason=reason)))
+
+    def _apply(
+        self,
+        ctx: ApiContext,
+        group: asyncio.TaskGroup,
+        snap: Snapshot,
+        name: str,
+        inst: Instance,
+        view: ServiceView,
+        expect: Expect | None,
+        decision: Decision,
+        now: float,
+    ) -> None:
+        local = self.state.local
+        mon = self.mon.get(name, MonState())
+        if expect is not None and expect.active:
+            target = expect.value.removeprefix("placed@") if "@" in expect.value else ""
+            if target and target not in snap.alive() and target != local:
+                if expect.origin == local:
+                    self._finish_expect(name, expect, "failed", f"{target} is not alive")
+                return
+            if target == local and mon.state == "start failed":
+                self._finish_expect(name, expect, "failed", f"start failed on {local}")
+                return
+        action = decision.action
+        if action == "reached" and expect is not None and expect.active:
+            self._finish_expect(name, expect, "reached", decision.reason)
+        elif action == "ready":
+            log.info("%s: ready (%s)", name, decision.reason)
+            self.mon[name] = MonState("ready", now, decision.reason)
+        elif action == "unready":
+            log.info("%s: back to idle (%s)", name, decision.reason)
+            self.mon[name] = MonState()
+        elif action in ("start", "stop", "syncstop", "startstandby"):
+            if action == "start" and view.topology == "failover":
+                elsewhere = [
+                    n
+                    for n, i in view.instances.items()
+                    if n != local and (i.running or i.state == "starting")
+                ]
+                if elsewhere:  # the guard, whatever decided: never two failover instances
+                    log.warning("%s: not starting: running on %s", name, ", ".join(elsewhere))
+                    return
+            log.info("%s: %s (%s)", name, action, decision.reason)
+            self._busy.add(name)
+            group.create_task(self._carry_out(ctx, name, inst, view, expect, action))
+
+    async def _run_action(
+        self, ctx: ApiContext, name: str, action: str, params: dict[str, Any]
+    ) -> str | None:
+        """Submit through the runner and wait; None on success, else the error."""
+        try:
+            record = ctx.runner.submit(name, action, {"origin": "monitor", **params}, "monitor")
+        except RunnerClosed as exc:
+            return str(exc)
+        ended = await ctx.runner.wait(record.id, ACTION_WAIT)
+        if ended is None or ended.state is not ActionState.SUCCEEDED:
+            return (ended.error if ended else None) or "did not end"
+        return None
+
+    async def _carry_out(
+        self,
+        ctx: ApiContext,
+        name: str,
+        inst: Instance,
+        view: ServiceView,
+        expect: Expect | None,
+        action: str,
+    ) -> None:
+        try:
+            if action == "syncstop":
+                assert expect is not None
+                target = expect.value.removeprefix("placed@")
+                self.mon[name] = MonState("syncing")
+                error = await self._run_action(
+                    ctx, name, "sync", {"mode": "all", "nodes": [target]}
+                )
+                if error:
+                    self.mon[name] = MonState()
+                    self._finish_expect(
+                        name, expect, "failed", f"final sync to {target} failed: {error}"
+                    )
+                    return
+                action = "stop"
+            if action in ("start", "stop"):
+                self.mon[name] = MonState("starting" if action == "start" else "stopping")
+            before = data_ages(inst, time.time()) if action == "start" else {}
+            error = await self._run_action(ctx, name, action, {})
+            if error is None:
+                self.mon[name] = MonState()
+                if action == "start":
+                    set_flag(state_dir(self.var_dir, name) / "boot_started", True)
+                    if before:
+                        self._activation(inst, view, expect, before)
+            elif action in ("start", "stop"):
+                log.warning("%s: %s failed: %s", name, action, error)
+                self.mon[name] = MonState(f"{action} failed", None, error)
+            else:
+                log.warning("%s: %s failed: %s", name, action, error)
+        finally:
+            self._busy.discard(name)
+            self.state.post(LocalInstances(dict(self._local)))
+
+    def _activation(
+        self,
+        inst: Instance,
+        view: ServiceView,
+        expect: Expect | None,
+        ages: dict[str, float | None],
+    ) -> None:
+        known = [a for a in ages.values() if a is not None]
+        entry = {
+            "event": "activation",
+            "time": time.time(),
+            "node": self.state.local,
+            "expect": expect.value if expect is not None else "",
+            "by": expect.origin if expect is not None else "monitor",
+            "data_age": ages,
+            "rpo_seconds": max(known) if known else None,
+            "peers_alive": sorted(n for n in view.instances if n != self.state.local),
+        }
+        log.warning(
+            "%s: activated on %s from replicated data; RPO %s",
+            inst.name,
+            self.state.local,
+            f"{entry['rpo_seconds']:.1f}s" if known else "unknown",
+        )
+        record_activation(inst, entry)

@@ -1,0 +1,373 @@
+"""The cluster data, with one owner: what every node (this one included) last said.
+
+:class:`ClusterState` is mutated only by its own task (:meth:`ClusterState.run`),
+from messages posted to its queue: peer heartbeats, this node's instance
+reports (from the monitor), operator expects (from the API), arbitrator votes.
+Everyone else reads immutable :class:`Snapshot` objects and may wait for the
+next one (:meth:`ClusterState.changed`).
+
+Global expects are gossiped: every node re-publishes the newest expect it knows
+for each service, so an expect set on one node reaches every node that hears
+any node that knows it. Newest = greater stamp; at equal stamps, the one with
+an outcome (reached / failed) wins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from daemon.api.schemas import ExpectMsg, HeartbeatMsg, InstanceMsg
+from daemon.cluster.placement import NodeFacts
+from daemon.events import EventBus
+
+log = logging.getLogger("ferry.cluster")
+
+
+@dataclass(frozen=True)
+class Expect:
+    """An operator intent for one service, shared by all its nodes."""
+
+    value: str  # "", started, stopped, placed, placed@<node>
+    stamp: float
+    origin: str
+    outcome: str = ""  # "", reached, failed
+    reason: str = ""
+    action_id: str = ""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.value) and not self.outcome
+
+    def key(self) -> tuple[float, bool]:
+        return (self.stamp, bool(self.outcome))
+
+    def to_msg(self) -> ExpectMsg:
+        return ExpectMsg(
+            value=self.value,
+            stamp=self.stamp,
+            origin=self.origin,
+            outcome=self.outcome,  # type: ignore[arg-type]
+            reason=self.reason,
+            action_id=self.action_id,
+        )
+
+    @classmethod
+    def from_msg(cls, msg: ExpectMsg) -> Expect:
+        return cls(msg.value, msg.stamp, msg.origin, msg.outcome, msg.reason, msg.action_id)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """One node as the cluster state knows it; a dead node carries no instance."""
+
+    name: str
+    alive: bool = False
+    frozen: bool = False
+    load: float = 0.0
+    free_mem: float = 0.0
+    score: float = 0.0
+    last_seen: float | None = None
+    boot: str = ""
+    gen: int = 0
+    instances: Mapping[str, InstanceMsg] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable view of the cluster data at one moment."""
+
+    local: str
+    version: int
+    started_at: float
+    nodes: Mapping[str, NodeInfo]
+    expects: Mapping[str, Expect]
+    heard: frozenset[str]  # peers heard at least once since this daemon started
+    arbitrator_votes: int = 0
+    arbitrators: int = 0
+
+    def alive(self) -> list[str]:
+        return [n for n, info in self.nodes.items() if info.alive]
+
+    def facts(self) -> dict[str, NodeFacts]:
+        return {
+            n: NodeFacts(n, i.alive, i.frozen, i.load, i.free_mem, i.score)
+            for n, i in self.nodes.items()
+        }
+
+    def instances(self, service: str) -> dict[str, InstanceMsg]:
+        """The service's instances on alive nodes."""
+        return {
+            n: info.instances[service]
+            for n, info in self.nodes.items()
+            if info.alive and service in info.instances
+        }
+
+    def expect(self, service: str) -> Expect | None:
+        return self.expects.get(service)
+
+    @property
+    def votes(self) -> tuple[int, int]:
+        """(seen, total): alive nodes plus answering arbitrators, of all of them."""
+        return len(self.alive()) + self.arbitrator_votes, len(self.nodes) + self.arbitrators
+
+    @property
+    def has_quorum(self) -> bool:
+        seen, total = self.votes
+        return 2 * seen > total
+
+
+# ---------------------------------------------------------------------------- messages in
+
+
+@dataclass(frozen=True)
+class PeerHeartbeat:
+    message: HeartbeatMsg
+    received_at: float
+
+
+@dataclass(frozen=True)
+class LocalInstances:
+    """This node's instances, all of them (a missing service was removed)."""
+
+    instances: Mapping[str, InstanceMsg]
+
+
+@dataclass(frozen=True)
+class LocalNode:
+    frozen: bool
+    load: float
+    free_mem: float
+
+
+@dataclass(frozen=True)
+class SetExpect:
+    service: str
+    expect: Expect
+
+
+@dataclass(frozen=True)
+class ArbitratorVotes:
+    votes: int
+
+
+Message = PeerHeartbeat | LocalInstances | LocalNode | SetExpect | ArbitratorVotes
+
+
+class ClusterState:
+    """The single owner of the cluster data (see the module docstring)."""
+
+    def __init__(
+        self,
+        local: str,
+        peers: list[str],
+        hb_timeout: float,
+        events: EventBus,
+        *,
+        arbitrators: int = 0,
+        clock: float | None = None,
+    ) -> None:
+        self.local = local
+        self.peers = [p for p in peers if p != local]
+        self.hb_timeout = hb_timeout
+        self.events = events
+        self._queue: asyncio.Queue[Message] = asyncio.Queue()
+        now = clock if clock is not None else time.time()
+        self._nodes: dict[str, NodeInfo] = {local: NodeInfo(local, alive=True, last_seen=now)}
+        for peer in self.peers:
+            self._nodes[peer] = NodeInfo(peer)
+        self._expects: dict[str, Expect] = {}
+        self._heard: set[str] = set()
+        self._arbitrators = arbitrators
+        self._arbitrator_votes = 0
+        self._version = 0
+        self._started_at = now
+        self._changed = asyncio.Event()
+        self._local_changed = asyncio.Event()
+        self._local_dirty = False
+        self._snapshot = self._build()
+
+    # ------------------------------------------------------------------ readers
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    async def changed(self, timeout: float) -> Snapshot:
+        """The next snapshot, or the current one after timeout seconds."""
+        event = self._changed
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            pass
+        return self._snapshot
+
+    async def local_changed(self, timeout: float) -> None:
+        """Return when what this node sends changed (or after timeout seconds)."""
+        event = self._local_changed
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            pass
+
+    def peer_state(self, name: str) -> str:
+        """'up', 'down' or 'unknown' (never heard): the API's view of a peer."""
+        info = self._snapshot.nodes.get(name)
+        if info is None or info.last_seen is None:
+            return "unknown"
+        return "up" if info.alive else "down"
+
+    # ------------------------------------------------------------------ writers (queue)
+
+    def post(self, message: Message) -> None:
+        """Hand a message to the owner; never blocks."""
+        self._queue.put_nowait(message)
+
+    async def run(self) -> None:
+        """Apply messages; expire silent peers. Runs until cancelled."""
+        tick = max(0.05, self.hb_timeout / 10)
+        while True:
+            try:
+                async with asyncio.timeout(tick):
+                    message = await self._queue.get()
+            except TimeoutError:
+                message = None
+            changed = self.apply(message, time.time()) if message is not None else False
+            while not self._queue.empty():
+                changed = self.apply(self._queue.get_nowait(), time.time()) or changed
+            changed = self.expire(time.time()) or changed
+            if changed:
+                self._publish()
+
+    # ------------------------------------------------------------------ the owner's work
+
+    def _publish(self) -> None:
+        self._version += 1
+        self._snapshot = self._build()
+        event, self._changed = self._changed, asyncio.Event()
+        event.set()
+        if self._local_dirty:
+            self._local_dirty = False
+            event, self._local_changed = self._local_changed, asyncio.Event()
+            event.set()
+
+    def _build(self) -> Snapshot:
+        return Snapshot(
+            local=self.local,
+            version=self._version,
+            started_at=self._started_at,
+            nodes=dict(self._nodes),
+            expects=dict(self._expects),
+            heard=frozenset(self._heard),
+            arbitrator_votes=self._arbitrator_votes,
+            arbitrators=self._arbitrators,
+        )
+
+    def apply(self, message: Message, now: float) -> bool:
+        """Apply one message; True when the data changed. (Called by the owner, and tests.)"""
+        if isinstance(message, PeerHeartbeat):
+            return self._heartbeat(message.message, message.received_at)
+        if isinstance(message, LocalInstances):
+            info = self._nodes[self.local]
+            if dict(info.instances) == dict(message.instances):
+                return False
+            self._nodes[self.local] = replace(info, instances=dict(message.instances))
+            self._local_dirty = True
+            return True
+        if isinstance(message, LocalNode):
+            info = self._nodes[self.local]
+            new = replace(info, frozen=message.frozen, load=message.load, free_mem=message.free_mem)
+            if new == info:
+                return False
+            self._nodes[self.local] = new
+            return True
+        if isinstance(message, SetExpect):
+            return self._merge_expect(message.service, message.expect)
+        if isinstance(message, ArbitratorVotes):
+            if message.votes == self._arbitrator_votes:
+                return False
+            self._arbitrator_votes = message.votes
+            return True
+        return False
+
+    def _merge_expect(self, service: str, expect: Expect) -> bool:
+        current = self._expects.get(service)
+        if current is not None and current.key() >= expect.key():
+            return False
+        self._expects[service] = expect
+        self._local_dirty = True
+        if expect.outcome:
+            log.info("%s: expect %s %s %s", service, expect.value, expect.outcome, expect.reason)
+        self.events.publish(
+            "expect",
+            {
+                "service": service,
+                "expect": expect.value,
+                "outcome": expect.outcome,
+                "reason": expect.reason,
+            },
+        )
+        return True
+
+    def _heartbeat(self, msg: HeartbeatMsg, now: float) -> bool:
+        if msg.node not in self._nodes or msg.node == self.local:
+            return False
+        info = self._nodes[msg.node]
+        if msg.boot == info.boot and msg.gen <= info.gen:
+            return False  # late or duplicate: every message is a full state, keep the newest
+        was_alive = info.alive
+        self._nodes[msg.node] = NodeInfo(
+            name=msg.node,
+            alive=True,
+            frozen=msg.frozen,
+            load=msg.load,
+            free_mem=msg.free_mem,
+            score=msg.score,
+            last_seen=now,
+            boot=msg.boot,
+            gen=msg.gen,
+            instances=dict(msg.instances),
+        )
+        self._heard.add(msg.node)
+        for service, expect in msg.expects.items():
+            self._merge_expect(service, Expect.from_msg(expect))
+        if not was_alive:
+            log.info("node %s is alive", msg.node)
+            self.events.publish("node", {"node": msg.node, "state": "alive"})
+        return True
+
+    def expire(self, now: float) -> bool:
+        """Peers silent for hb_timeout are dead; their data is dropped."""
+        changed = False
+        for name, info in list(self._nodes.items()):
+            if name == self.local or not info.alive or info.last_seen is None:
+                continue
+            if now - info.last_seen > self.hb_timeout:
+                self._nodes[name] = replace(info, alive=False, instances={})
+                log.warning("node %s is dead: silent for %.1fs", name, now - info.last_seen)
+                self.events.publish("node", {"node": name, "state": "dead"})
+                changed = True
+        return changed
+
+    def local_message(self, boot: str, gen: int, cluster: str) -> HeartbeatMsg:
+        """This node's full state, as sent to peers."""
+        snap = self._snapshot
+        info = snap.nodes[self.local]
+        return HeartbeatMsg(
+            node=self.local,
+            cluster=cluster,
+            boot=boot,
+            gen=gen,
+            sent_at=time.time(),
+            frozen=info.frozen,
+            load=info.load,
+            free_mem=info.free_mem,
+            score=info.score,
+            instances=dict(info.instances),
+            expects={s: e.to_msg() for s, e in snap.expects.items()},
+        )

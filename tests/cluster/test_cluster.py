@@ -1,0 +1,244 @@
+"""The cluster layer end to end: in-process daemons on loopback, app-only services."""
+
+from __future__ import annotations
+
+import time
+
+from tests.cluster.conftest import HB_TIMEOUT, Cluster, MakeCluster, app_service, eventually
+
+
+async def _all_see_each_other(cluster: Cluster) -> None:
+    async def check() -> bool:
+        for node in cluster.nodes.values():
+            if node.daemon is None:
+                continue
+            _, body = await node.api("GET", "/api/cluster")
+            states = {n["name"]: n["state"] for n in body["nodes"]}
+            running = [n for n, x in cluster.nodes.items() if x.daemon is not None]
+            if any(states[n] != "up" for n in running):
+                return False
+        return True
+
+    await eventually(check, 10, "every daemon sees the others up")
+
+
+async def _up_on(cluster: Cluster, svc: str) -> list[str]:
+    return [n for n, node in cluster.nodes.items() if node.is_up(svc)]
+
+
+async def test_heartbeat_sees_peers_and_detects_a_dead_one(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster()
+    for name in cluster.nodes:
+        await cluster.start(name)
+    await _all_see_each_other(cluster)
+    stopped = time.monotonic()
+    await cluster.stop("n3")
+
+    async def n3_dead() -> bool:
+        _, body = await cluster["n1"].api("GET", "/api/cluster")
+        return {n["name"]: n["state"] for n in body["nodes"]}["n3"] == "down"
+
+    await eventually(n3_dead, HB_TIMEOUT + 2, "n1 sees n3 dead")
+    assert time.monotonic() - stopped <= HB_TIMEOUT + 1.5
+    _, body = await cluster["n1"].api("GET", "/api/cluster")
+    assert body["nodes"][0]["local"] and body["votes"] == [2, 3]
+
+
+async def test_ha_failover_when_the_running_daemon_stops(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster(("n1", "n2"))
+    cluster.install("svc1", app_service("n1 n2"))
+    for name in cluster.nodes:
+        await cluster.start(name)
+
+    async def on_n1_only() -> bool:
+        return await _up_on(cluster, "svc1") == ["n1"]
+
+    await eventually(on_n1_only, 10, "svc1 up on n1 (the leader)")
+    killed = time.monotonic()
+    await cluster.stop("n1")
+
+    async def on_n2() -> bool:
+        return cluster["n2"].is_up("svc1")
+
+    await eventually(on_n2, HB_TIMEOUT + 5, "svc1 fails over to n2")
+    assert time.monotonic() - killed < HB_TIMEOUT + 4
+
+
+async def test_orchestrate_no_starts_nothing(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster(("n1", "n2"))
+    cluster.install("svc1", app_service("n1 n2", orchestrate="no"))
+    for name in cluster.nodes:
+        await cluster.start(name)
+    await _all_see_each_other(cluster)
+    await eventually(lambda: _true_after(1.5), 3)
+    assert await _up_on(cluster, "svc1") == []
+
+
+async def _true_after(seconds: float, _t: dict[str, float] = {}) -> bool:  # noqa: B006
+    start = _t.setdefault("start", time.monotonic())
+    if time.monotonic() - start >= seconds:
+        _t.clear()
+        return True
+    return False
+
+
+async def test_flex_target_is_enforced(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster()
+    cluster.install("flex1", app_service("n1 n2 n3", extra="topology = flex\nflex_target = 2"))
+    for name in cluster.nodes:
+        await cluster.start(name)
+
+    async def two_up() -> bool:
+        return await _up_on(cluster, "flex1") == ["n1", "n2"]
+
+    await eventually(two_up, 10, "flex1 up on n1 and n2")
+    await cluster.stop("n1")
+
+    async def n3_joins() -> bool:
+        return cluster["n3"].is_up("flex1") and cluster["n2"].is_up("flex1")
+
+    await eventually(n3_joins, HB_TIMEOUT + 6, "n3 replaces n1")
+
+
+async def test_switch_takeover_giveback_converge(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster()
+    cluster.install("svc1", app_service("n1 n2", extra="drpnodes = n3"))
+    for name in cluster.nodes:
+        await cluster.start(name)
+
+    async def on(node: str) -> bool:
+        return await _up_on(cluster, "svc1") == [node]
+
+    await eventually(lambda: on("n1"), 10, "svc1 on n1")
+    record = await cluster["n1"].act("svc1", {"action": "switch", "to": "n2"})
+    assert record["state"] == "succeeded", record
+    assert record["result"]["outcome"] == "reached"
+    assert await _up_on(cluster, "svc1") == ["n2"]
+    record = await cluster["n3"].act("svc1", {"action": "takeover"})
+    assert record["state"] == "succeeded", record
+    assert await _up_on(cluster, "svc1") == ["n3"]
+    record = await cluster["n2"].act("svc1", {"action": "giveback"})
+    assert record["state"] == "succeeded", record
+    assert await _up_on(cluster, "svc1") == ["n1"]
+    # The drp node never starts on its own: stop everything, nothing restarts on n3.
+    record = await cluster["n2"].act("svc1", {"action": "stop"})
+    assert record["state"] == "succeeded", record
+    assert await _up_on(cluster, "svc1") == []
+    _, status = await cluster["n1"].api("GET", "/api/services/svc1")
+    assert status["frozen"] is True  # a stopped ha service is frozen everywhere
+    record = await cluster["n3"].act("svc1", {"action": "switch", "to": "n9"})
+    assert record["state"] == "failed" and "n9" in record["error"]
+
+
+async def test_freeze_persists_across_a_restart(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster(("n1", "n2"))
+    cluster.install("svc1", app_service("n1 n2"))
+    await cluster.start("n1")
+    record = await cluster["n1"].act("svc1", {"action": "freeze"})
+    assert record["state"] == "succeeded"
+    await cluster.stop("n1")
+    await cluster.start("n1")
+    await cluster.start("n2")
+    _, status = await cluster["n1"].api("GET", "/api/services/svc1")
+    assert status["frozen"] is True
+
+    async def on_n2() -> bool:
+        return await _up_on(cluster, "svc1") == ["n2"]
+
+    # n1 is frozen: it is no candidate, n2 leads.
+    await eventually(on_n2, 10, "svc1 on n2")
+    status_code, body = await cluster["n1"].api("POST", "/api/node/freeze")
+    assert status_code == 200 and body["frozen"] is True
+    _, cl = await cluster["n1"].api("GET", "/api/cluster")
+    assert cl["node"] == "n1"
+
+
+async def test_start_failed_then_clear(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster(("n1",))
+    flag = cluster.base / "allow"
+    cluster.install("svc1", app_service("n1", start=f"test -f {flag} && touch {{var}}/up"))
+    await cluster.start("n1")
+
+    async def failed() -> bool:
+        _, status = await cluster["n1"].api("GET", "/api/services/svc1")
+        return bool(status.get("monitor") == "start failed")
+
+    await eventually(failed, 10, "start failed")
+    flag.write_text("")
+    await eventually(lambda: _true_after(1.0), 3)
+    assert not cluster["n1"].is_up("svc1")  # no retry while failed
+    record = await cluster["n1"].act("svc1", {"action": "clear"})
+    assert record["state"] == "succeeded"
+
+    async def up() -> bool:
+        return cluster["n1"].is_up("svc1")
+
+    await eventually(up, 10, "started after clear")
+
+
+async def test_config_distribution_installs_frozen(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster()
+    for name in cluster.nodes:
+        await cluster.start(name)
+    text = app_service("n1 n2", extra="drpnodes = n3")
+    status, body = await cluster["n1"].api("PUT", "/api/services/new1/config", {"text": text})
+    assert status == 200, body
+    assert body["distributed"] == {"n2": "installed", "n3": "installed"}
+    for name in ("n2", "n3"):
+        assert (cluster[name].config_dir / "new1.conf").read_text() == text
+        assert (cluster[name].var_dir / "services" / "new1" / "frozen").exists()
+
+    async def on_n1() -> bool:
+        return await _up_on(cluster, "new1") == ["n1"]
+
+    await eventually(on_n1, 10, "new1 starts on n1 (not frozen where it was put)")
+
+
+async def test_isolated_node_without_quorum_starts_nothing(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster(quorum=True, rejoin_grace=0.5)
+    cluster.install("svc1", app_service("n3 n1"), on=["n3"])
+    await cluster.start("n3")  # n1 and n2 never answer: 1 vote of 3
+    await eventually(lambda: _true_after(2.0), 4)
+    assert not cluster["n3"].is_up("svc1")
+    _, body = await cluster["n3"].api("GET", "/api/cluster")
+    assert body["quorum"] is False and body["votes"] == [1, 3]
+    await cluster.start("n1")  # 2 of 3: a majority
+
+    async def up() -> bool:
+        return cluster["n3"].is_up("svc1")
+
+    await eventually(up, 10, "n3 starts once it sees a majority")
+
+
+async def test_dr_facts(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster(("n1", "n2"))
+    cluster.install("svc1", app_service("n1", extra="drpnodes = n2"))
+    for name in cluster.nodes:
+        await cluster.start(name)
+
+    async def on_n1() -> bool:
+        return await _up_on(cluster, "svc1") == ["n1"]
+
+    await eventually(on_n1, 10, "svc1 on n1")
+
+    async def facts_ok() -> bool:
+        _, facts = await cluster["n2"].api("GET", "/api/services/svc1/dr?to=n2")
+        return bool(facts["running_on"] == ["n1"])
+
+    await eventually(facts_ok, 5, "n2 sees svc1 running on n1")
+    _, facts = await cluster["n2"].api("GET", "/api/services/svc1/dr?to=n2")
+    assert facts["running_node_alive"] is True
+    assert facts["will_start"] == ["app#a"] and facts["rpo_seconds"] is None
+
+
+async def test_sync_through_the_daemon_returns_the_reports(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster(("n1",))
+    cluster.install("svc1", app_service("n1", orchestrate="no"))
+    await cluster.start("n1")
+    record = await cluster["n1"].act("svc1", {"action": "sync", "mode": "all"})
+    assert record["state"] == "succeeded", record
+    assert record["result"] == {"reports": []}
+    status, body = await cluster["n1"].api(
+        "POST", "/api/services/svc1/actions", {"action": "switch"}
+    )
+    assert status == 422 and body["field"] == "to"

@@ -29,11 +29,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: deps $(STAMP)
-	@echo "make demo: not yet - the end-to-end demo arrives with issue 8 (see README)."
-
+	bash scripts/demo.sh
 
 demo-down:
-	@echo "make demo-down: nothing to remove yet."
+	FERRY_TESTBED_DIR=$${FERRY_TESTBED_DIR:-/var/tmp/ferry-demo} \
+	FERRY_TESTBED_PREFIX=$${FERRY_TESTBED_PREFIX:-ferry-demo-} \
+	$(PY) -m tests.testbed down
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -41,6 +41,7 @@ from daemon.events import EventBus
 from daemon.metrics import Registry, Sample, declare_sync_families
 from daemon.node.config import NodeConfig
 from daemon.node.services import NodeServices
+from daemon.scheduler.component import Scheduler
 from daemon.service.status import Status
 
 log = logging.getLogger("ferry.daemon")
@@ -296,7 +297,7 @@ class Daemon:
         if state is not None and monitor is not None:
             ctx.cluster, ctx.monitor = state, monitor
             ctx.peer_state = state.peer_state
-            self.components[:0] = cluster_components(state, monitor, self.config)
+            self.components[:0] = [*cluster_components(state, monitor, self.config), Scheduler()]
         self._gauges(ctx)
         self.ctx = ctx
         return ctx

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 export FERRY_TESTBED_DIR=${FERRY_TESTBED_DIR:-/var/tmp/ferry-demo}
 export FERRY_TESTBED_PREFIX=${FERRY_TESTBED_PREFIX:-ferry-demo-}
-PY=.venv/bin/python
+PY=$PWD/.venv/bin/python
 FERRY=$PWD/.venv/bin/ferry
 TB="$PY -m tests.testbed"
 STARTED=$(date +%s)
@@ -34,6 +34,11 @@ wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
 avail_on() {  # avail_on NODE STATUS
   on "$1" "$FERRY" svc1 print status -o json | "$PY" -c \
     "import json,sys; sys.exit(0 if json.load(sys.stdin)['avail']=='$2' else 1)"
+}
+
+node_dead() {  # node_dead OBSERVER NODE
+  on "$1" "$FERRY" mon -o json | "$PY" -c \
+    "import json,sys; n={x['name']: x for x in json.load(sys.stdin)['nodes']}; sys.exit(0 if n.get('$2', {}).get('state') != 'up' else 1)"
 }
 
 step "1. a cluster of three nodes: n1 and n2 share a disk (primary site), n3 is the DR site"
@@ -74,10 +79,12 @@ on n2 "$FERRY" svc1 print status
 step "7. the whole primary site is lost: activate DR on n3 with one command"
 on n2 "$FERRY" svc1 sync all --wait --time 300 || true
 $TB kill n2
+wait_for 30 "n3 to see n2 dead" node_dead n3 n2
 on n3 "$FERRY" svc1 takeover --yes --wait --time 300
 wait_for 90 "svc1 up on n3" avail_on n3 up
 on n3 cat /srv/svc1/data/written-on-n1
 on n3 "$FERRY" svc1 print status
+on n3 "$FERRY" mon once
 
 trap - ERR
 step "done in $(( $(date +%s) - STARTED )) s. The cluster is still running:"

@@ -50,7 +50,8 @@ def _follow(
         lines = record.get("log") or []
         if not quiet:
             for line in lines[shown:]:
-                print(line if isinstance(line, str) else json.dumps(line), file=sys.stderr)
+                text = line.get("message", json.dumps(line)) if isinstance(line, dict) else line
+                print(text, file=sys.stderr)
         shown = len(lines)
         if record.get("state") in ("succeeded", "failed"):
             return record
@@ -135,7 +136,7 @@ def activate(args: argparse.Namespace, selector: str, action: str) -> int:
     for service in _services(args, selector):
         facts = _call(client.request, ep, "GET", f"/api/services/{service}/dr?to={to}")
         if args.output != "json":
-            print(preflight_text(service, to, facts))
+            print(preflight_text(service, to, facts), flush=True)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("confirm with --yes (no terminal to ask on)")
@@ -144,7 +145,23 @@ def activate(args: argparse.Namespace, selector: str, action: str) -> int:
                 print("nothing done")
                 return EXIT_FAILED
     params: dict[str, Any] = {"to": to} if action == "switch" else {}
-    return orchestrated(args, selector, action, **params)
+    code = orchestrated(args, selector, action, **params)
+    if code == EXIT_OK and args.wait and args.output != "json":
+        for service in _services(args, selector):
+            _report_activation(ep, service)
+    return code
+
+
+def _report_activation(ep: client.Endpoint, service: str) -> None:
+    """After a DR activation: say how old the data was (the RPO), as recorded."""
+    try:
+        status = client.get_status(ep, service)
+    except client.ClientError:
+        return
+    activation = status.get("last_activation") or {}
+    if activation.get("rpo_seconds") is not None:
+        print(f"{service}: activated on {activation.get('node', '?')} with data "
+              f"{_age(activation['rpo_seconds'])} (RPO, recorded in the service log)")  # fmt: skip
 
 
 Handler = Callable[[argparse.Namespace, str], int]
@@ -242,6 +259,9 @@ def mon_command(args: argparse.Namespace) -> int:
     """ferry mon: a live view of the cluster, redrawn on every event (Ctrl-C to leave)."""
     ep = _endpoint(args)
     once = bool(args.words and args.words[0] == "once")
+    if args.output == "json":
+        print(json.dumps(_call(client.get_cluster, ep), indent=2, default=str))
+        return EXIT_OK
     _draw(_call(client.get_cluster, ep), clear=not once)
     if once:
         return EXIT_OK
@@ -255,7 +275,42 @@ def mon_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def render_cluster(cluster: dict[str, Any]) -> str:
+    """The cluster at a glance: nodes, then one line per service with each node's instance."""
+    nodes = cluster.get("nodes") or []
+    names = [str(n.get("name")) for n in nodes]
+    lines = [f"cluster {cluster.get('name', '?')} (seen from {cluster.get('node', '?')})"]
+    for n in nodes:
+        flags = " frozen" if n.get("frozen") else ""
+        lines.append(f"  {n.get('name'):<8} {n.get('state', '?'):<6} load {n.get('load', 0):.2f}"
+                     f"{flags}")  # fmt: skip
+    lines.append("")
+    lines.append(f"  {'service':<14}" + "".join(f"{name:<22}" for name in names) + "expect")
+    for svc, data in sorted((cluster.get("services") or {}).items()):
+        instances = data.get("instances") or {}
+        cells = []
+        for name in names:
+            inst = instances.get(name)
+            if not inst:
+                cells.append(f"{'-':<22}")
+                continue
+            text = str(inst.get("avail", "?"))
+            monitor = inst.get("monitor")
+            if monitor and monitor != "idle":
+                text += f" ({monitor})"
+            if inst.get("frozen"):
+                text += " *"
+            cells.append(f"{text:<22}")
+        expect = data.get("expect") or {}
+        expect_text = str(expect.get("value") or "")
+        if expect.get("outcome"):
+            expect_text += f" ({expect['outcome']})"
+        lines.append(f"  {svc:<14}" + "".join(cells) + expect_text)
+    lines.append("  (* frozen)")
+    return "\n".join(lines)
+
+
 def _draw(cluster: dict[str, Any], clear: bool) -> None:
     if clear and sys.stdout.isatty():
         print("\033[H\033[J", end="")
-    print(json.dumps(cluster, indent=2, default=str))
+    print(render_cluster(cluster))

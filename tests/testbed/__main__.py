@@ -21,6 +21,8 @@ def _shared(text: str) -> tuple[str, ...]:
 def _up(tb: Testbed, args: argparse.Namespace) -> int:
     started = time.monotonic()
     tb.up(args.nodes, args.shared, reuse=args.reuse)
+    if args.ferryd:
+        tb.start_ferryd()
     print(f"testbed up in {time.monotonic() - started:.1f}s ({tb.state_dir})")
     return 0
 
@@ -95,6 +97,9 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--nodes", type=parse_nodes, default=("n1", "n2", "n3"), help="n1,n2,n3")
     up.add_argument("--shared", type=_shared, default=None, help="n1,n2 (default) or none")
     up.add_argument("--reuse", action="store_true", help="keep an identical running testbed")
+    up.add_argument(
+        "--ferryd", action="store_true", help="start ferryd on every node, joined in one cluster"
+    )
     up.set_defaults(func=_up)
     sub.add_parser("down", help="remove everything the testbed made").set_defaults(func=_down)
     status = sub.add_parser("status", help="nodes, daemons, links, partitions")

@@ -1,0 +1,103 @@
+"""Seed use case 1 with orchestrate = ha and daemons on n1 n2 n3 (a testbed of its own):
+start on the leader, sync through the daemon, failover when n1 dies (never to n3), no second
+instance when n1 returns, switch back, and DR takeover on n3 with the primary site dead."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.integration.ops import REPO, ferry, install, load_seed_images, sh
+from tests.testbed import Testbed
+
+pytestmark = pytest.mark.testbed
+
+CONFIG = (
+    (REPO / "conf.d" / "uc1-failover" / "svc1.conf")
+    .read_text()
+    .replace("drpnodes = n3\n", "drpnodes = n3\norchestrate = ha\n", 1)
+)
+NODES = ("n1", "n2", "n3")
+
+
+def avail(tb: Testbed, node: str) -> str:
+    done = ferry(tb, node, "svc1", "print", "status", "-o", "json", timeout=60)
+    return str(json.loads(done.stdout)["avail"]) if done.returncode == 0 else "?"
+
+
+def wait(
+    what: str, check: Callable[[], bool], limit: float, during: Callable[[], None] | None = None
+) -> float:
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if during is not None:
+            during()
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def cluster(testbed_session: Testbed) -> Iterator[Testbed]:
+    base = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
+    tb = Testbed(state_dir=f"{base}-c7", prefix=f"{testbed_session.prefix}c7-")
+    tb.up()
+    try:
+        install(tb, NODES, "svc1", CONFIG)
+        load_seed_images(tb, "n1")
+        assert ferry(tb, "n1", "svc1", "stop", "--local", "--force").returncode == 0
+        tb.start_ferryd()
+        yield tb
+    finally:
+        tb.down()
+
+
+def test_failover_switch_and_takeover(cluster: Testbed) -> None:
+    tb = cluster
+    done = ferry(tb, "n1", "svc1", "start", "--wait", "--time", "120")
+    assert done.returncode == 0, done.stderr
+    wait("svc1 up on n1", lambda: avail(tb, "n1") == "up", 60)
+    sh(tb, "n1", "echo replicated > /srv/svc1/data/mark")
+
+    done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
+    assert done.returncode == 0, done.stderr
+    assert sh(tb, "n3", "cat /srv/svc1/data/mark").stdout == "replicated\n"
+
+    def never_on_n3() -> None:
+        assert avail(tb, "n3") not in ("up", "warn"), "started on the DR node by itself"
+
+    tb.kill("n1")
+    took = wait("failover to n2", lambda: avail(tb, "n2") == "up", 60, during=never_on_n3)
+    assert took < 3 + 1 + 20  # hb_timeout + ready_period + start, with slack for 2 cores
+    assert sh(tb, "n2", "cat /srv/svc1/data/mark").stdout == "replicated\n"
+
+    tb.revive("n1")
+    time.sleep(8)  # past the rejoin grace: n1 must not start a second instance
+    assert avail(tb, "n1") != "up"
+    assert avail(tb, "n2") == "up"
+
+    done = ferry(tb, "n2", "svc1", "switch", "--to", "n1", "--yes", "--wait", "--time", "180")
+    assert done.returncode == 0, done.stderr + done.stdout
+    wait("svc1 back on n1", lambda: avail(tb, "n1") == "up", 60)
+    assert avail(tb, "n2") != "up"
+
+    # the primary site is lost: one command on n3
+    assert ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300").returncode == 0
+    tb.kill("n1")
+    tb.kill("n2")
+    time.sleep(4)  # hb_timeout: n3 sees them dead
+    done = ferry(tb, "n3", "svc1", "takeover", "--yes", "--wait", "--time", "180")
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "runs now on: nowhere" in done.stdout
+    assert "data of sync#1 on n3:" in done.stdout
+    assert "(RPO, recorded in the service log)" in done.stdout
+    wait("svc1 up on n3", lambda: avail(tb, "n3") == "up", 60)
+    assert sh(tb, "n3", "cat /srv/svc1/data/mark").stdout == "replicated\n"
+    log = sh(tb, "n3", "cat /var/lib/ferry/services/svc1/log").stdout.splitlines()
+    activation = json.loads(log[-1])
+    assert activation["event"] == "activation" and activation["rpo_seconds"] is not None

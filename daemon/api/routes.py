@@ -40,12 +40,12 @@ from daemon.api.schemas import (
     ServiceSummary,
     ValidationReport,
 )
-from daemon.cli.config_cmds import evaluated_config
 from daemon.cluster import distribute
 from daemon.cluster.monitor import NODE_FROZEN, data_ages, is_frozen, last_activation, set_flag
 from daemon.cluster.state import PeerHeartbeat
 from daemon.config import ini
 from daemon.config.errors import ConfigError, ConfigIssue, Severity
+from daemon.config.evaluate import evaluated_config
 from daemon.config.service import EvalContext, ServiceConfig
 from daemon.config.store import write_atomically
 from daemon.config.validate import has_errors, validate

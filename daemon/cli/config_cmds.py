@@ -10,6 +10,7 @@ from typing import Any
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.config import docs, ini
 from daemon.config.errors import ConfigError, ConfigIssue
+from daemon.config.evaluate import evaluated_config
 from daemon.config.service import EvalContext, ServiceConfig
 from daemon.config.store import config_dir, local_nodename, select, service_path, write_atomically
 from daemon.config.validate import has_errors, validate
@@ -106,24 +107,6 @@ def _refuse_errors(svc: ServiceConfig) -> None:
     errors = [i for i in validate(svc) if i.severity.value == "error"]
     if errors:
         raise ConfigError(errors)
-
-
-def evaluated_config(svc: ServiceConfig, node: str) -> dict[str, dict[str, Any]]:
-    """The keywords set for node (in the section or inherited), evaluated and converted."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, bound in svc.sections.items():
-        values: dict[str, Any] = {}
-        if bound.manifest is None:
-            for key in bound.variants:
-                values[key] = svc.text(name, key, node)
-        else:
-            for keyword in bound.manifest.keywords:
-                if svc.find_entry(name, keyword.name, node) is not None or (
-                    name == "DEFAULT" and keyword.name in ("nodes", "topology")
-                ):
-                    values[keyword.name] = svc.value(name, keyword.name, node)
-        out[name] = values
-    return out
 
 
 def _split_kw(text: str) -> tuple[str, str, str | None]:

@@ -30,7 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.actions import ActionState, RunnerClosed
 from daemon.api.schemas import InstanceMsg
-from daemon.cluster.orchestrate import Context, Decision, InstanceView, ServiceView, decide
+from daemon.cluster.orchestrate import (
+    Context,
+    Decision,
+    InstanceView,
+    ResourceView,
+    ServiceView,
+    decide,
+    upkeep,
+)
 from daemon.cluster.state import ClusterState, Expect, LocalInstances, SetExpect, Snapshot
 from daemon.config.errors import ConfigError
 from daemon.config.store import write_atomically
@@ -123,6 +131,8 @@ class Monitor:
         self._busy: set[str] = set()
         self._clear: set[str] = set()
         self._local: dict[str, InstanceMsg] = {}
+        self._restarts: dict[tuple[str, str], int] = {}  # (service, rid) -> restarts done
+        self._alerted: set[tuple[str, str]] = set()
 
     # ------------------------------------------------------------------ requests from the API
 
@@ -207,6 +217,86 @@ class Monitor:
             self._boot_done(view, name)
             decision = decide(view, self.context(snap, now))
             self._apply(ctx, group, snap, name, inst, view, expect, decision, now)
+            if decision.action == "none" and name not in self._busy:
+                self._upkeep(ctx, group, name, inst, local[name])
+
+    def _upkeep(
+        self,
+        ctx: ApiContext,
+        group: asyncio.TaskGroup,
+        name: str,
+        inst: Instance,
+        local: InstanceMsg,
+    ) -> None:
+        """Restart resources found down (``restart``), then apply ``monitor_action``."""
+        entry = ctx.services.cached(name)
+        if entry is None or self.mon.get(name, MonState()).state != "idle":
+            return
+        views = []
+        for rid, res in (entry.state.get("resources") or {}).items():
+            resource = inst.resources.get(rid)
+            if resource is None or resource.is_sync or res.get("disabled"):
+                continue
+            views.append(
+                ResourceView(
+                    rid,
+                    str(res.get("status")),
+                    monitor=resource.monitor,
+                    restart=int(resource.values.get("restart") or 0),
+                    standby=resource.standby,
+                )
+            )
+            if res.get("status") != "down":
+                self._restarts.pop((name, rid), None)
+                self._alerted.discard((name, rid))
+        attempts = {rid: n for (svc, rid), n in self._restarts.items() if svc == name}
+        decision = upkeep(
+            views,
+            attempts,
+            running=local.avail in ("up", "warn"),
+            frozen=local.frozen,
+            monitor_action=str(inst.value("DEFAULT", "monitor_action")),
+        )
+        if decision.action == "none":
+            return
+        if decision.action == "alert":
+            key = (name, decision.reason)
+            if key not in self._alerted:
+                self._alerted.add(key)
+                log.error(
+                    "%s: %s; monitor_action %s: Ferry does not reboot or crash nodes, nothing done",
+                    name,
+                    decision.reason,
+                    inst.value("DEFAULT", "monitor_action"),
+                )
+            return
+        log.warning("%s: %s %s", name, decision.action, decision.reason)
+        self._busy.add(name)
+        group.create_task(self._resource_action(ctx, name, decision))
+
+    async def _resource_action(self, ctx: ApiContext, name: str, decision: Decision) -> None:
+        try:
+            if decision.action == "restart":
+                rid = decision.reason
+                key = (name, rid)
+                self._restarts[key] = self._restarts.get(key, 0) + 1
+                error = await self._run_action(ctx, name, "start", {"rids": [rid]})
+                if error:
+                    log.warning("%s: restart of %s failed: %s", name, rid, error)
+                return
+            if decision.action == "freezestop":
+                set_flag(frozen_path(self.var_dir, name), True)
+            self.mon[name] = MonState("stopping")
+            error = await self._run_action(ctx, name, "stop", {})
+            if decision.action == "switch":
+                # This node steps aside: failed here, so that the next candidate leads.
+                reason = f"monitor_action switch: {decision.reason}"
+                self.mon[name] = MonState("start failed", None, reason)
+            else:
+                self.mon[name] = MonState("stop failed", None, error) if error else MonState()
+        finally:
+            self._busy.discard(name)
+            self.state.post(LocalInstances(dict(self._local)))
 
     def _follow_flags(self, snap: Snapshot, instances: dict[str, Instance]) -> None:
         """Expects that change persistent flags: stopped freezes, started/placed thaws."""

@@ -196,3 +196,43 @@ def _flex(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:
     if ctx.local not in wanted:
         return _unready(local, "other nodes lead")
     return _ready_or_start(svc, ctx, local, f"{len(running)} of {target} flex instances up")
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    """A resource of the local running instance, as its status shows it."""
+
+    rid: str
+    status: str
+    monitor: bool = False
+    restart: int = 0
+    standby: bool = False
+
+
+def upkeep(
+    resources: list[ResourceView],
+    attempts: Mapping[str, int],
+    running: bool,
+    frozen: bool,
+    monitor_action: str,
+) -> Decision:
+    """Resources of a running instance found down: restart them (``restart`` times), then
+    for a monitored one apply ``monitor_action``. Decision actions: ``restart`` (reason =
+    the rid), ``freezestop``, ``switch``, ``alert`` (monitor_action none, reboot, crash:
+    Ferry does not reboot or crash nodes, it says so), ``none``."""
+    if not running or frozen:
+        return NONE
+    down = [
+        r for r in resources
+        if r.status == "down" and not r.standby and (r.monitor or r.restart > 0)
+    ]  # fmt: skip
+    for res in down:
+        if attempts.get(res.rid, 0) < res.restart:
+            return Decision("restart", res.rid)
+    monitored = [r.rid for r in down if r.monitor]
+    if not monitored:
+        return NONE
+    what = f"{', '.join(monitored)} down after {attempts.get(monitored[0], 0)} restart(s)"
+    if monitor_action in ("freezestop", "switch"):
+        return Decision(monitor_action, what)
+    return Decision("alert", what)

@@ -242,3 +242,34 @@ async def test_sync_through_the_daemon_returns_the_reports(make_cluster: MakeClu
         "POST", "/api/services/svc1/actions", {"action": "switch"}
     )
     assert status == 422 and body["field"] == "to"
+
+
+async def test_resource_restart_then_monitor_action_switch(make_cluster: MakeCluster) -> None:
+    """A monitored resource found down is restarted (restart = 1); when it stays down, the
+    node steps aside (monitor_action = switch) and the service moves to the next node."""
+    cluster = await make_cluster(("n1", "n2"))
+    text = app_service("n1 n2", extra="monitor_action = switch").replace(
+        "[app#a]\n", "[app#a]\nmonitor = true\nrestart = 1\n"
+    )
+    cluster.install("svc1", text)
+    for name in cluster.nodes:
+        await cluster.start(name)
+    n1 = cluster["n1"]
+
+    async def on_n1() -> bool:
+        return n1.is_up("svc1")
+
+    await eventually(on_n1, 10, "svc1 up on n1")
+    (n1.var_dir / "services" / "svc1" / "up").unlink()  # the app dies
+    await eventually(on_n1, 10, "app#a restarted on n1")
+    # now it cannot start any more on n1: the restart budget is spent, n1 steps aside
+    (n1.config_dir / "svc1.conf").write_text(text.replace("touch {var}/up", "false"))
+    (n1.var_dir / "services" / "svc1" / "up").unlink()
+
+    async def on_n2() -> bool:
+        return cluster["n2"].is_up("svc1")
+
+    await eventually(on_n2, 20, "svc1 switched to n2 by monitor_action")
+    status, state = await n1.api("GET", "/api/cluster")
+    assert status == 200
+    assert state["services"]["svc1"]["instances"]["n1"]["monitor"] == "start failed"

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from daemon.cluster.orchestrate import Context, InstanceView, ServiceView, decide
+from daemon.cluster.orchestrate import (
+    Context,
+    InstanceView,
+    ResourceView,
+    ServiceView,
+    decide,
+    upkeep,
+)
 from daemon.cluster.placement import NodeFacts
 
 FACTS = {n: NodeFacts(n) for n in ("n1", "n2", "n3")}
@@ -273,3 +280,57 @@ def test_flex_target(running: tuple[str, ...], target: int, local: str, expected
     instances = inst_map(*(inst(n, "up" if n in running else "down") for n in ("n1", "n2", "n3")))
     service = svc(flex_target=target, instances=instances, **FLEX)
     assert decide(service, ctx(local)).action == expected
+
+
+def rv(rid: str, status: str, **kw: object) -> ResourceView:
+    return ResourceView(rid, status, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("resources", "attempts", "running", "action", "expected"),
+    [
+        ([rv("app#0", "up", monitor=True)], {}, True, "switch", ("none", "")),
+        ([rv("app#0", "down", restart=2)], {}, True, "none", ("restart", "app#0")),
+        ([rv("app#0", "down", restart=2)], {"app#0": 2}, True, "none", ("none", "")),
+        (
+            [rv("app#0", "down", monitor=True, restart=1)],
+            {"app#0": 1},
+            True,
+            "switch",
+            ("switch", "app#0 down after 1 restart(s)"),
+        ),
+        (
+            [rv("app#0", "down", monitor=True)],
+            {},
+            True,
+            "freezestop",
+            ("freezestop", "app#0 down after 0 restart(s)"),
+        ),
+        (
+            [rv("app#0", "down", monitor=True)],
+            {},
+            True,
+            "reboot",
+            ("alert", "app#0 down after 0 restart(s)"),
+        ),
+        ([rv("app#0", "down", monitor=True)], {}, False, "switch", ("none", "")),
+        ([rv("fs#0", "down", monitor=True, standby=True)], {}, True, "switch", ("none", "")),
+        ([rv("app#0", "down")], {}, True, "switch", ("none", "")),
+    ],
+)
+def test_resource_upkeep(
+    resources: list[ResourceView],
+    attempts: dict[str, int],
+    running: bool,
+    action: str,
+    expected: tuple[str, str],
+) -> None:
+    decision = upkeep(resources, attempts, running, frozen=False, monitor_action=action)
+    assert (decision.action, decision.reason) == expected
+
+
+def test_upkeep_does_nothing_when_frozen() -> None:
+    decision = upkeep(
+        [rv("app#0", "down", restart=3)], {}, True, frozen=True, monitor_action="none"
+    )
+    assert decision.action == "none"

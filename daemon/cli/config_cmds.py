@@ -12,7 +12,13 @@ from daemon.config import docs, ini
 from daemon.config.errors import ConfigError, ConfigIssue
 from daemon.config.evaluate import evaluated_config
 from daemon.config.service import EvalContext, ServiceConfig
-from daemon.config.store import config_dir, local_nodename, select, service_path, write_atomically
+from daemon.config.store import (
+    config_dir,
+    local_nodename,
+    select,
+    service_path,
+    write_atomically,
+)
 from daemon.config.validate import has_errors, validate
 
 
@@ -185,7 +191,52 @@ def _edit(args: argparse.Namespace, selector: str, setting: bool) -> int:
     new_errors = [i for i in issues if i.severity.value == "error" and _issue_key(i) not in before]
     if new_errors:
         raise ConfigError(new_errors)
-    write_atomically(path, doc.text())
+    install(args, path, doc.text())
+    return EXIT_OK
+
+
+def install(args: argparse.Namespace, path: Path, text: str) -> None:
+    """Install a validated configuration: through the local daemon when it runs (it installs
+    it here and pushes it to the service's other nodes), else straight into the file."""
+    from daemon.cli import client
+    from daemon.cli.instance_cmds import var_dir
+
+    ep = client.endpoint(var_dir=str(var_dir(args)))
+    if getattr(args, "local", False) or ep.socket_path is None or not ep.socket_path.exists():
+        write_atomically(path, text)
+        return
+    try:
+        result = client.put_config(ep, path.stem, text)
+    except client.ClientError as exc:
+        raise ActionFailed(f"the daemon refused the configuration: {exc}") from None
+    for node, outcome in sorted((result.get("distributed") or {}).items()):
+        print(f"{path.stem}: {node}: {outcome}")
+
+
+def create(args: argparse.Namespace, selector: str) -> int:
+    """``ferry SVC create --config FILE``: install a new service (validated first)."""
+    if not args.config:
+        raise UsageError("create needs --config FILE (a service configuration)")
+    names = [n for n in selector.split(",") if n]
+    if len(names) != 1:
+        raise UsageError("create takes exactly one service name")
+    directory = config_dir(args.config_dir)
+    path = service_path(directory, select(directory, names[0])[0])
+    if path.exists():
+        raise ActionFailed(f"{path} exists already: use set, or edit it")
+    source = Path(args.config)
+    doc = ini.load(source)
+    doc = ini.parse(doc.text(), str(path))
+    errors = [
+        i
+        for i in validate(ServiceConfig(doc, context=_context(args)))
+        if i.severity.value == "error"
+    ]
+    if errors:
+        raise ConfigError(errors)
+    directory.mkdir(parents=True, exist_ok=True)
+    install(args, path, doc.text())
+    print(f"{path.stem}: installed")
     return EXIT_OK
 
 

@@ -51,10 +51,16 @@ SERVICE_ACTIONS = (
     Action(
         ("set",),
         config_cmds.set_keyword,
-        ("kw",),
+        ("kw", "local"),
         "set keywords (validated first, written atomically)",
     ),
-    Action(("unset",), config_cmds.unset_keyword, ("kw",), "remove keywords"),
+    Action(("unset",), config_cmds.unset_keyword, ("kw", "local"), "remove keywords"),
+    Action(
+        ("create",),
+        config_cmds.create,
+        ("config", "local"),
+        "install a new service from --config FILE (through the daemon: reaches its nodes)",
+    ),
     Action(
         ("print", "status"),
         instance_cmds.print_status,
@@ -180,6 +186,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for another action on the service",
     )
+    parser.add_argument("--config", metavar="FILE", help="create: the service configuration")
     parser.add_argument("--wait", action="store_true", help="wait for the action to end")
     parser.add_argument("--time", type=float, metavar="SECONDS", help="with --wait: at most")
     parser.add_argument("--to", metavar="NODE", help="switch: the node to move to")
@@ -207,6 +214,7 @@ OPTION_FLAGS = {
     "to": "--to",
     "yes": "--yes",
     "server": "--server",
+    "config": "--config",
 }
 
 

@@ -57,3 +57,22 @@ def test_token_create_and_daemon_status_stop(running: Ferryd) -> None:
     assert stopped.code == 0 and "stopped" in stopped.out
     again = ferry("daemon", "status")
     assert again.code == 1 and "not running" in again.err
+
+
+def test_create_and_set_go_through_the_daemon(running: Ferryd, tmp_path: Path) -> None:
+    source = tmp_path / "new.conf"
+    source.write_text(APP_SERVICE)
+    created = ferry("svc2", "create", "--config", str(source))
+    assert created.code == 0, created.err
+    installed = running.config_dir / "svc2.conf"
+    assert installed.read_text() == APP_SERVICE
+    again = ferry("svc2", "create", "--config", str(source))
+    assert again.code == 1 and "exists already" in again.err
+    changed = ferry("svc2", "set", "--kw", "app#web.check=test -e {var}/web")
+    assert changed.code == 0, changed.err
+    assert "check = test -e {var}/web" in installed.read_text()
+    broken = tmp_path / "broken.conf"
+    broken.write_text("[DEFAULT]\nnodes = n1\norchestrate = always\n")
+    refused = ferry("svc3", "create", "--config", str(broken))
+    assert refused.code == 2 and "'always' is not one of" in refused.err
+    assert not (running.config_dir / "svc3.conf").exists()

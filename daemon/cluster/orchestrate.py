@@ -91,7 +91,7 @@ def decide(svc: ServiceView, ctx: Context) -> Decision:
         return _follow_expect(svc, ctx, local)
     if local.frozen:
         return NONE
-    if local.standby_down and not local.running:
+    if local.standby_down:  # kept up wherever the instance is, running or not
         return Decision("startstandby", "standby resources are down")
     if not ctx.rejoined:
         return NONE

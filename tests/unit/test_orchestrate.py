@@ -334,3 +334,9 @@ def test_upkeep_does_nothing_when_frozen() -> None:
         [rv("app#0", "down", restart=3)], {}, True, frozen=True, monitor_action="none"
     )
     assert decision.action == "none"
+
+
+def test_standby_down_with_another_standby_up_is_restarted() -> None:
+    """stdby up + stdby down folds to warn: that is not a running instance."""
+    service = svc(orchestrate="start", instances=inst_map(inst("n3", "warn", standby_down=True)))
+    assert decide(service, ctx("n3")).action == "startstandby"

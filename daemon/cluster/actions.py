@@ -98,6 +98,13 @@ class ClusterActions:
                 inst = self._instance(name)
                 reports = await run_sync(inst, str(params.get("mode", "all")), None,
                                          list(params.get("nodes") or []) or None)  # fmt: skip
+                # The final sync of a switch: a transfer that failed stops the switch; a
+                # target skipped (e.g. no engine for the images there) does not.
+                failed = [r for r in reports if r.mode == "failed"]
+                if failed:
+                    raise ActionFailure(
+                        "; ".join(f"{r.rid} -> {r.target}: {r.reason}" for r in failed)
+                    )
                 return _sync_result(reports)
             return await self.services.act(record)
         inst = self._instance(name)

@@ -408,7 +408,9 @@ class Monitor:
                     return
             log.info("%s: %s (%s)", name, action, decision.reason)
             self._busy.add(name)
-            group.create_task(self._carry_out(ctx, name, inst, view, expect, action))
+            group.create_task(
+                self._carry_out(ctx, name, inst, view, expect, action, decision.target)
+            )
 
     async def _run_action(
         self, ctx: ApiContext, name: str, action: str, params: dict[str, Any]
@@ -431,11 +433,11 @@ class Monitor:
         view: ServiceView,
         expect: Expect | None,
         action: str,
+        target: str = "",
     ) -> None:
         try:
             if action == "syncstop":
                 assert expect is not None
-                target = expect.value.removeprefix("placed@")
                 self.mon[name] = MonState("syncing")
                 error = await self._run_action(
                     ctx, name, "sync", {"mode": "all", "nodes": [target]}

@@ -63,6 +63,7 @@ class Context:
 class Decision:
     action: str  # none, ready, unready, start, stop, syncstop, startstandby, reached
     reason: str = ""
+    target: str = ""  # syncstop: the node the final sync goes to
 
 
 NONE = Decision("none")
@@ -124,9 +125,9 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
         if ctx.local != target:
             if local.running:
                 alive_target = target in svc.instances
-                if svc.has_sync and svc.expect.startswith("placed@") and alive_target:
+                if svc.has_sync and svc.expect.startswith("placed") and alive_target:
                     # The running node is the only one that may send: final sync, then stop.
-                    return Decision("syncstop", f"final sync to {target}, then stop")
+                    return Decision("syncstop", f"final sync to {target}, then stop", target)
                 return Decision("stop", f"the service moves to {target or 'nowhere'}")
             return NONE
         others = [n for n in running if n != ctx.local]

@@ -29,6 +29,7 @@ from daemon.sync.transport import Peers, TransportError
 log = logging.getLogger("ferry.sync")
 
 GUARD_TIMEOUT = 60.0
+SYNC_LOCK_WAIT = 120.0
 
 
 class SyncRefused(Exception):
@@ -174,7 +175,7 @@ class SyncDriver(Resource):
         reason = await self.refusal()
         if reason:
             raise SyncRefused(reason)
-        with self._one_at_a_time():
+        async with self._one_at_a_time():
             reports = []
             for target in targets:
                 reports.append(await self._sync_target(target, action == "full", peers))
@@ -294,27 +295,39 @@ class SyncDriver(Resource):
 
 
 class _SyncLock:
-    """One sync of a resource at a time on this node (flock, dropped by the kernel on death)."""
+    """One sync of a resource at a time on this node (flock, dropped by the kernel on death).
 
-    def __init__(self, path: Path, rid: str) -> None:
+    A second sync waits up to ``wait`` seconds for the first, then is refused naming it.
+    """
+
+    def __init__(self, path: Path, rid: str, wait: float = SYNC_LOCK_WAIT) -> None:
         self.path = path
         self.rid = rid
+        self.wait = wait
         self.fd = -1
 
-    def __enter__(self) -> _SyncLock:
+    async def __aenter__(self) -> _SyncLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
-            os.close(self.fd)
-            raise SyncRefused(f"a sync of {self.rid} is already running (pid {holder})") from None
+        deadline = time.monotonic() + self.wait
+        while True:
+            try:
+                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
+                    os.close(self.fd)
+                    raise SyncRefused(
+                        f"a sync of {self.rid} is already running (pid {holder}); "
+                        f"waited {self.wait:g}s"
+                    ) from None
+                await asyncio.sleep(0.2)
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         os.ftruncate(self.fd, 0)
         fcntl.flock(self.fd, fcntl.LOCK_UN)
         os.close(self.fd)

@@ -1,6 +1,9 @@
-"""Seed use case 1 with orchestrate = ha and daemons on n1 n2 n3 (a testbed of its own):
-start on the leader, sync through the daemon, failover when n1 dies (never to n3), no second
-instance when n1 returns, switch back, and DR takeover on n3 with the primary site dead."""
+"""Seed use case 1 end to end, driven through the CLI against the daemons on n1 n2 n3 (a
+testbed of its own), as an operator would: create the service on n1 (it reaches the
+others), load the images, turn orchestration on, start, write data, let the scheduler sync
+it, fail over when n1 dies (never to n3), no second instance when n1 returns, switch back,
+DR takeover on n3 with the primary site dead (data age reported), give back (the data
+written during DR travels back incrementally)."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.ops import REPO, ferry, install, load_seed_images, sh
+from tests.integration.ops import REPO, ferry, load_seed_images, sh
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.testbed
 CONFIG = (
     (REPO / "conf.d" / "uc1-failover" / "svc1.conf")
     .read_text()
-    .replace("drpnodes = n3\n", "drpnodes = n3\norchestrate = ha\n", 1)
+    .replace("drpnodes = n3\n", "drpnodes = n3\nsync_schedule = @20s\n", 1)
 )
 NODES = ("n1", "n2", "n3")
 
@@ -48,10 +51,17 @@ def cluster(testbed_session: Testbed) -> Iterator[Testbed]:
     tb = Testbed(state_dir=f"{base}-c7", prefix=f"{testbed_session.prefix}c7-")
     tb.up()
     try:
-        install(tb, NODES, "svc1", CONFIG)
+        tb.start_ferryd()
+        tb.exec("n1", "sh", "-c", "cat > /tmp/svc1.conf", input=CONFIG, check=True)
+        created = ferry(tb, "n1", "svc1", "create", "--config", "/tmp/svc1.conf")
+        assert created.returncode == 0, created.stderr
+        for node in ("n2", "n3"):
+            assert sh(tb, node, "test -f /etc/ferry/svc1.conf").returncode == 0
         load_seed_images(tb, "n1")
         assert ferry(tb, "n1", "svc1", "stop", "--local", "--force").returncode == 0
-        tb.start_ferryd()
+        done = ferry(tb, "n1", "svc1", "set", "--kw", "DEFAULT.orchestrate=ha")
+        assert done.returncode == 0, done.stderr
+        assert "orchestrate = ha" in sh(tb, "n3", "cat /etc/ferry/svc1.conf").stdout
         yield tb
     finally:
         tb.down()
@@ -64,9 +74,20 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     wait("svc1 up on n1", lambda: avail(tb, "n1") == "up", 60)
     sh(tb, "n1", "echo replicated > /srv/svc1/data/mark")
 
+    # the scheduler replicates (sync_schedule = @20s) from the running node only
+    try:
+        wait(
+            "a scheduled sync to n3",
+            lambda: sh(tb, "n3", "cat /srv/svc1/data/mark").stdout == "replicated\n",
+            90,
+        )
+    except AssertionError:
+        for node, words in (("n1", "print schedule"), ("n3", "print status"), ("n1", "mon once")):
+            print(ferry(tb, node, "svc1", *words.split()).stdout)
+        print(sh(tb, "n1", "ls -la /var/lib/ferry/services/svc1/sync/*/").stdout)
+        raise
     done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
     assert done.returncode == 0, done.stderr
-    assert sh(tb, "n3", "cat /srv/svc1/data/mark").stdout == "replicated\n"
 
     def never_on_n3() -> None:
         assert avail(tb, "n3") not in ("up", "warn"), "started on the DR node by itself"
@@ -101,3 +122,17 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     log = sh(tb, "n3", "cat /var/lib/ferry/services/svc1/log").stdout.splitlines()
     activation = json.loads(log[-1])
     assert activation["event"] == "activation" and activation["rpo_seconds"] is not None
+
+    # the primary site is back: give back, the data written during DR goes home
+    sh(tb, "n3", "echo written-during-dr > /srv/svc1/data/dr")
+    tb.revive("n1")
+    tb.revive("n2")
+    time.sleep(5)
+    done = ferry(tb, "n3", "svc1", "giveback", "--wait", "--time", "300")
+    assert done.returncode == 0, done.stderr + done.stdout
+    wait("svc1 home on n1", lambda: avail(tb, "n1") == "up", 90)
+    assert sh(tb, "n1", "cat /srv/svc1/data/dr").stdout == "written-during-dr\n"
+    received = json.loads(
+        sh(tb, "n1", "cat '/var/lib/ferry/services/svc1/sync/sync#1/received.json'").stdout
+    )
+    assert received["source"] == "n3" and received["mode"] == "incremental"

@@ -184,6 +184,13 @@ CASES = [
         "stop",
     ),
     (
+        "giveback with sync resources: final sync first",
+        svc(expect="placed", has_sync=True, instances=inst_map(inst("n1"), inst("n3", "up"))),
+        "n3",
+        {},
+        "syncstop",
+    ),
+    (
         "stopped",
         svc(expect="stopped", instances=inst_map(inst("n1", "up"))),
         "n1",
@@ -234,11 +241,12 @@ CASES = [
         "stop",
     ),
     (
-        "giveback with sync resources: plain stop",
+        # a move inside the primary site: the final sync has no target there (a no-op)
+        "giveback with sync resources: final sync first",
         svc(expect="placed", has_sync=True, instances=inst_map(inst("n1"), inst("n2", "up"))),
         "n2",
         {},
-        "stop",
+        "syncstop",
     ),
     (
         "switch target waits while the final sync runs",

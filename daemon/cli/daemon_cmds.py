@@ -20,6 +20,7 @@ from daemon.config.store import config_dir, local_nodename, select
 from daemon.system import process
 
 POLL = 0.5
+ACTIVATION_TIME = 900.0  # switch, takeover, giveback wait this long at most by default
 
 
 def _endpoint(args: argparse.Namespace) -> client.Endpoint:
@@ -131,6 +132,9 @@ def activate(args: argparse.Namespace, selector: str, action: str) -> int:
     """switch --to N / takeover: show the pre-flight summary, confirm, then submit."""
     if action == "switch" and not args.to:
         raise UsageError("switch needs --to NODE")
+    # A DR activation is followed to its end: the operator wants to know it worked.
+    args.wait = True
+    args.time = args.time if args.time is not None else ACTIVATION_TIME
     to = args.to if action == "switch" else local_nodename()
     ep = _endpoint(args)
     for service in _services(args, selector):
@@ -168,9 +172,12 @@ Handler = Callable[[argparse.Namespace, str], int]
 
 
 def through_daemon(action: str) -> Handler:
-    """A CLI handler submitting ``action`` to the daemon."""
+    """A CLI handler submitting ``action`` to the daemon (giveback is followed to its end)."""
 
     def handler(args: argparse.Namespace, selector: str) -> int:
+        if action == "giveback":
+            args.wait = True
+            args.time = args.time if args.time is not None else ACTIVATION_TIME
         return orchestrated(args, selector, action)
 
     return handler

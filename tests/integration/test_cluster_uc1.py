@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.integration.ops import REPO, ferry, load_seed_images, sh
+from tests.integration.ops import FERRY, REPO, ferry, load_seed_images, sh
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -112,7 +112,10 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     tb.kill("n1")
     tb.kill("n2")
     time.sleep(4)  # hb_timeout: n3 sees them dead
-    done = ferry(tb, "n3", "svc1", "takeover", "--yes", "--wait", "--time", "180")
+    # the README's DR runbook, literally: `ferry svc1 takeover`, answer y at its question
+    done = tb.exec(
+        "n3", "script", "-qec", f"{FERRY} svc1 takeover", "/dev/null", input="y\n", timeout=300
+    )
     assert done.returncode == 0, done.stderr + done.stdout
     assert "runs now on: nowhere" in done.stdout
     assert "data of sync#1 on n3:" in done.stdout
@@ -136,3 +139,10 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
         sh(tb, "n1", "cat '/var/lib/ferry/services/svc1/sync/sync#1/received.json'").stdout
     )
     assert received["source"] == "n3" and received["mode"] == "incremental"
+
+    # an operator's stop through the daemon: down everywhere, and frozen so it stays down
+    done = ferry(tb, "n1", "svc1", "stop", "--wait", "--time", "120")
+    assert done.returncode == 0, done.stderr
+    wait("svc1 down on n1", lambda: avail(tb, "n1") == "down", 60)
+    time.sleep(5)
+    assert all(avail(tb, node) != "up" for node in NODES)

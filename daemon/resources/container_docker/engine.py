@@ -151,9 +151,26 @@ class Engine:
         return None
 
     async def stop(self) -> None:
-        """Stop a private engine (SIGTERM, then SIGKILL after STOP_TIMEOUT)."""
+        """Stop a private engine (SIGTERM, then SIGKILL after STOP_TIMEOUT), and wait for
+        its containerd, whose state lives on the data root too."""
         if not self.private:
             return
+        containerd = self._containerd_pid()
+        await self._stop_dockerd()
+        if containerd is not None:
+            deadline = time.monotonic() + 15
+            while process.alive(containerd) and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+
+    def _containerd_pid(self) -> int | None:
+        try:
+            pid = int((Path(self.run_dir) / "exec" / "containerd" / "containerd.pid").read_text())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (OSError, ValueError):
+            return None
+        return pid if b"containerd" in cmdline else None
+
+    async def _stop_dockerd(self) -> None:
         pid = self._our_pid()
         if pid is None:
             return

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import time
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
 from daemon.service.status import Status
@@ -10,6 +12,7 @@ from daemon.system import mounts
 from daemon.system.command import CommandError, run
 
 MOUNT_TIMEOUT = 60.0
+BUSY_RETRY = 10.0
 
 
 def subvolume_of(options: str) -> str:
@@ -107,7 +110,15 @@ class Driver(Resource):
     async def stop(self) -> None:
         if mounts.mounted_at(self.mnt) is None:
             return
-        try:
-            await run(["umount", self.mnt], timeout=MOUNT_TIMEOUT)
-        except CommandError as exc:
-            raise ResourceError(str(exc)) from None
+        deadline = time.monotonic() + BUSY_RETRY
+        while True:
+            try:
+                await run(["umount", self.mnt], timeout=MOUNT_TIMEOUT)
+                return
+            except CommandError as exc:
+                # A process that was just stopped may take a moment to release its files
+                # (a dockerd's containerd); only then is "busy" an error worth reporting.
+                busy = "busy" in str(exc)
+                if not busy or time.monotonic() > deadline:
+                    raise ResourceError(str(exc)) from None
+            await asyncio.sleep(0.5)

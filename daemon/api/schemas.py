@@ -315,6 +315,9 @@ class HeartbeatMsg(_Peer):
     score: float = 0.0
     instances: dict[str, InstanceMsg] = Field(default_factory=dict)
     expects: dict[str, ExpectMsg] = Field(default_factory=dict)
+    sees: list[str] = Field(
+        default_factory=list, description="The nodes the sender hears now (itself included)."
+    )
 
 
 class HeartbeatAck(_Response):

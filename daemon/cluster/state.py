@@ -74,6 +74,8 @@ class NodeInfo:
     boot: str = ""
     gen: int = 0
     instances: Mapping[str, InstanceMsg] = field(default_factory=dict)
+    sees: frozenset[str] = frozenset()  # the nodes this node hears, as it last said
+    witnessed: bool = False  # silent to us, but a live peer still hears it: not dead
 
 
 @dataclass(frozen=True)
@@ -99,11 +101,12 @@ class Snapshot:
         }
 
     def instances(self, service: str) -> dict[str, InstanceMsg]:
-        """The service's instances on alive nodes."""
+        """The service's instances on alive nodes, and the last known ones of nodes we cannot
+        hear but a live peer still does (a partition is not a death: never fail over then)."""
         return {
             n: info.instances[service]
             for n, info in self.nodes.items()
-            if info.alive and service in info.instances
+            if (info.alive or info.witnessed) and service in info.instances
         }
 
     def expect(self, service: str) -> Expect | None:
@@ -332,6 +335,7 @@ class ClusterState:
             boot=msg.boot,
             gen=msg.gen,
             instances=dict(msg.instances),
+            sees=frozenset(msg.sees),
         )
         self._heard.add(msg.node)
         for service, expect in msg.expects.items():
@@ -342,16 +346,40 @@ class ClusterState:
         return True
 
     def expire(self, now: float) -> bool:
-        """Peers silent for hb_timeout are dead; their data is dropped."""
+        """Peers silent for hb_timeout are dead and their data is dropped, unless a live
+        peer still hears them: then they are cut off from us only, their last known
+        instances stay in view (so that nothing fails over), until no witness remains."""
         changed = False
         for name, info in list(self._nodes.items()):
-            if name == self.local or not info.alive or info.last_seen is None:
+            if name == self.local or info.last_seen is None:
                 continue
-            if now - info.last_seen > self.hb_timeout:
-                self._nodes[name] = replace(info, alive=False, instances={})
-                log.warning("node %s is dead: silent for %.1fs", name, now - info.last_seen)
-                self.events.publish("node", {"node": name, "state": "dead"})
-                changed = True
+            silent = now - info.last_seen > self.hb_timeout
+            if not silent or not (info.alive or info.witnessed):
+                continue
+            witnesses = [
+                w
+                for w, other in self._nodes.items()
+                if w not in (name, self.local)
+                and other.alive
+                and other.last_seen is not None
+                and now - other.last_seen <= self.hb_timeout
+                and name in other.sees
+            ]
+            if witnesses:
+                if info.alive or not info.witnessed:
+                    self._nodes[name] = replace(info, alive=False, witnessed=True)
+                    log.warning(
+                        "node %s is silent to us but %s still hears it: not failing over",
+                        name,
+                        ", ".join(witnesses),
+                    )
+                    self.events.publish("node", {"node": name, "state": "unreachable"})
+                    changed = True
+                continue
+            self._nodes[name] = replace(info, alive=False, witnessed=False, instances={})
+            log.warning("node %s is dead: silent for %.1fs", name, now - info.last_seen)
+            self.events.publish("node", {"node": name, "state": "dead"})
+            changed = True
         return changed
 
     def local_message(self, boot: str, gen: int, cluster: str) -> HeartbeatMsg:
@@ -370,4 +398,5 @@ class ClusterState:
             score=info.score,
             instances=dict(info.instances),
             expects={s: e.to_msg() for s, e in snap.expects.items()},
+            sees=sorted(snap.alive()),
         )

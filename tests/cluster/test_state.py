@@ -53,3 +53,39 @@ async def test_quorum_is_a_strict_majority() -> None:
     state.apply(ArbitratorVotes(1), 0.0)
     state._publish()
     assert state.snapshot.has_quorum
+
+
+def _from(node: str, gen: int, **kw: object) -> HeartbeatMsg:
+    return HeartbeatMsg(node=node, cluster="c", boot="b", gen=gen, sent_at=0.0, **kw)  # type: ignore[arg-type]
+
+
+async def test_a_peer_still_heard_by_another_is_not_dead() -> None:
+    """n1|n2 split with n3 hearing both: for n2, n1 is cut off, not dead; its instance stays
+    in view so that nothing fails over. Once n3 stops hearing n1 too, n1 is dead."""
+    state = ClusterState("n2", ["n1", "n3"], hb_timeout=3.0, events=EventBus(), clock=0.0)
+    up = {"svc1": InstanceMsg(avail="up")}
+    state.apply(PeerHeartbeat(_from("n1", 1, instances=up, sees=["n1", "n2", "n3"]), 0.0), 0.0)
+    state.apply(PeerHeartbeat(_from("n3", 1, sees=["n1", "n2", "n3"]), 0.0), 0.0)
+    # n1 falls silent to n2 only; n3 keeps saying it hears n1
+    state.apply(PeerHeartbeat(_from("n3", 2, sees=["n1", "n2", "n3"]), 3.5), 3.5)
+    assert state.expire(3.6)
+    state._publish()
+    snap = state.snapshot
+    assert not snap.nodes["n1"].alive and snap.nodes["n1"].witnessed
+    assert snap.instances("svc1") == {"n1": up["svc1"]}  # still seen running: no failover
+    assert "n1" not in snap.alive()
+    # n3 loses n1 as well: now n1 is dead and its instance dropped
+    state.apply(PeerHeartbeat(_from("n3", 3, sees=["n2", "n3"]), 4.0), 4.0)
+    assert state.expire(4.1)
+    state._publish()
+    assert state.snapshot.instances("svc1") == {}
+
+
+async def test_no_witness_means_dead() -> None:
+    state = ClusterState("n2", ["n1", "n3"], hb_timeout=3.0, events=EventBus(), clock=0.0)
+    up = {"svc1": InstanceMsg(avail="up")}
+    state.apply(PeerHeartbeat(_from("n1", 1, instances=up), 0.0), 0.0)
+    state.apply(PeerHeartbeat(_from("n3", 1, sees=["n2", "n3"]), 3.5), 3.5)
+    assert state.expire(3.6)
+    state._publish()
+    assert state.snapshot.instances("svc1") == {}

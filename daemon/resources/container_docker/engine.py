@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from collections.abc import AsyncIterator
@@ -114,6 +115,13 @@ class Engine:
                 "(is the service's fs mounted?)"
             )
         Path(self.run_dir).mkdir(parents=True, exist_ok=True)
+        if self._our_pid() is None:
+            # Leftovers of an engine that died with its node (a crash, a reboot): a stale
+            # containerd.pid may name a pid reused by another process, and dockerd would
+            # wait for a containerd that is not there.
+            shutil.rmtree(Path(self.run_dir) / "exec", ignore_errors=True)
+            self.pidfile.unlink(missing_ok=True)
+            Path(self.socket).unlink(missing_ok=True)
         with open(self.logfile, "ab") as log:
             log.write(f"--- ferry starts dockerd at {time.ctime()}\n".encode())
         # setsid -f: dockerd outlives the CLI or daemon that starts it and is not our zombie.

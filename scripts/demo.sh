@@ -21,6 +21,7 @@ fail() {
   exit 1
 }
 trap 'fail "a command failed (line $LINENO)"' ERR
+trap 'rm -f /tmp/ferry-demo-svc1.conf' EXIT
 
 wait_for() {  # wait_for SECONDS DESCRIPTION COMMAND...
   local limit=$1 what=$2; shift 2
@@ -36,6 +37,11 @@ avail_on() {  # avail_on NODE STATUS
     "import json,sys; sys.exit(0 if json.load(sys.stdin)['avail']=='$2' else 1)"
 }
 
+standby_up() {  # standby_up NODE: fs#0 and fs#1 are stdby up there
+  on "$1" "$FERRY" svc1 print status -o json | "$PY" -c \
+    "import json,sys; r=json.load(sys.stdin)['resources']; sys.exit(0 if all(r[x]['status']=='stdby up' for x in ('fs#0','fs#1')) else 1)"
+}
+
 node_dead() {  # node_dead OBSERVER NODE
   on "$1" "$FERRY" mon -o json | "$PY" -c \
     "import json,sys; n={x['name']: x for x in json.load(sys.stdin)['nodes']}; sys.exit(0 if n.get('$2', {}).get('state') != 'up' else 1)"
@@ -45,25 +51,28 @@ step "1. a cluster of three nodes: n1 and n2 share a disk (primary site), n3 is 
 $TB up --ferryd
 $TB status
 
-step "2. deploy seed use case 1 (conf.d/uc1-failover/svc1.conf) with orchestrate = ha"
-for node in n1 n2 n3; do
-  on "$node" sh -c 'mkdir -p /etc/ferry && cat > /etc/ferry/svc1.conf' < conf.d/uc1-failover/svc1.conf
-  on "$node" "$FERRY" svc1 set --kw DEFAULT.orchestrate=ha --kw DEFAULT.sync_schedule=@1
-done
+step "2. deploy seed use case 1 (conf.d/uc1-failover/svc1.conf): created on n1, it reaches n2 and n3"
+CONF=/tmp/ferry-demo-svc1.conf   # /tmp is visible inside the nodes
+sed 's/^drpnodes = n3$/drpnodes = n3\nsync_schedule = @1/' conf.d/uc1-failover/svc1.conf > "$CONF"
+on n1 "$FERRY" svc1 create --config "$CONF"
 on n1 "$FERRY" svc1 validate config
 
 step "3. the service's private Docker engine lives on the shared disk: load the images once"
 on n1 "$FERRY" svc1 start --local --rid fs#0,fs#1
 on n1 sh -c "docker save google/pause opensvc/nginx:build5 | $FERRY svc1 docker -- load"
 on n1 "$FERRY" svc1 stop --local --force
+echo "turn automatic failover on (the change reaches every node):"
+on n1 "$FERRY" svc1 set --kw DEFAULT.orchestrate=ha
 
-step "4. start it (the daemon places it on the leader, n1) and write some data"
+step "4. start it (the daemon places it on the leader, n1; every node's instance is thawed) and write some data"
 on n1 "$FERRY" svc1 start --wait --time 120
 wait_for 60 "svc1 up on n1" avail_on n1 up
 on n1 sh -c 'date > /srv/svc1/data/written-on-n1; echo "hello from the primary site" >> /srv/svc1/data/written-on-n1'
 on n2 "$PY" -c "import urllib.request; print('HTTP', urllib.request.urlopen('http://10.0.3.3/', timeout=5).status, 'from 10.0.3.3, seen from n2')"
 
 step "5. replicate to the DR node n3 (btrfs snapshots + docker images)"
+echo "n3 keeps its standby filesystems mounted (standby@drpnodes = true) to receive:"
+wait_for 60 "n3's standby filesystems" standby_up n3
 on n1 "$FERRY" svc1 sync all --wait --time 300
 on n1 "$FERRY" svc1 print status
 

@@ -12,10 +12,10 @@ from daemon.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
 from daemon.cli.instance_cmds import _instances, _rids, _with_action_log
 from daemon.resources.base import ResourceError
 from daemon.service.instance import Instance
-from daemon.sync.base import SyncDriver, SyncRefused, TargetReport
+from daemon.sync.base import SyncDriver, TargetReport
 from daemon.sync.plan import ACTION_POOLS
 from daemon.sync.progress import Progress, human_bytes
-from daemon.sync.transport import Peers
+from daemon.sync.run import run_sync
 
 SYNC_VERBS = tuple(ACTION_POOLS)
 
@@ -37,19 +37,7 @@ def _terminal_progress(progress: Progress) -> None:
 async def _run_sync(
     instance: Instance, verb: str, rids: list[str] | None, targets: list[str] | None
 ) -> list[TargetReport]:
-    peers = Peers()
-    reports: list[TargetReport] = []
-    try:
-        for resource in _sync_resources(instance, rids):
-            try:
-                reports += await resource.sync(verb, peers, targets)
-            except SyncRefused as exc:
-                reports.append(TargetReport(resource.rid, "-", False, "skipped", reason=str(exc)))
-            except ResourceError as exc:
-                reports.append(TargetReport(resource.rid, "-", False, "failed", reason=str(exc)))
-    finally:
-        await peers.close()
-    return reports
+    return await run_sync(_sync_resources(instance, rids), verb, targets)
 
 
 def sync(args: argparse.Namespace, selector: str) -> int:

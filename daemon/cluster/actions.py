@@ -24,12 +24,11 @@ from daemon.cluster.monitor import Monitor, frozen_path, set_flag
 from daemon.cluster.state import ClusterState, Expect, SetExpect
 from daemon.config.errors import ConfigError
 from daemon.node.services import NodeServices, UnknownService
-from daemon.resources.base import ResourceError
 from daemon.service.instance import Instance
 from daemon.service.loader import NotAnInstance
-from daemon.sync.base import SyncDriver, SyncRefused, TargetReport
+from daemon.sync.base import SyncDriver, TargetReport
 from daemon.sync.plan import ACTION_POOLS
-from daemon.sync.transport import Peers
+from daemon.sync.run import run_sync as shared_run_sync
 
 EXPECT_WAIT = 900.0  # an expect not reached within this is reported as failed
 EXPECT_ACTIONS = ("switch", "takeover", "giveback")
@@ -48,26 +47,13 @@ async def run_sync(
     found = [r for r in inst.resources.values() if isinstance(r, SyncDriver) and not r.disabled]
     if rids:
         found = [r for r in found if r.rid in rids]
-    peers = Peers()
-    reports: list[TargetReport] = []
-    try:
-        for resource in found:
-            targets = nodes
-            if pools:
-                members = inst.config.members
-                pooled = [n for p in pools for n in getattr(members, p, ())]
-                targets = [t for t in (targets or pooled) if t in pooled]
-                if not targets:
-                    continue
-            try:
-                reports += await resource.sync(mode, peers, targets)
-            except SyncRefused as exc:
-                reports.append(TargetReport(resource.rid, "-", False, "skipped", reason=str(exc)))
-            except ResourceError as exc:
-                reports.append(TargetReport(resource.rid, "-", False, "failed", reason=str(exc)))
-    finally:
-        await peers.close()
-    return reports
+    if pools:  # only the targets in these pools
+        members = inst.config.members
+        pooled = [n for p in pools for n in getattr(members, p, ())]
+        nodes = [t for t in (nodes or pooled) if t in pooled]
+        if not nodes:
+            return []
+    return await shared_run_sync(found, mode, nodes)
 
 
 class ClusterActions:

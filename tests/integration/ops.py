@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,3 +55,20 @@ def sync(tb: Testbed, node: str, *args: str, svc: str = "svc1") -> tuple[int, li
         return done.returncode, list(json.loads(done.stdout))
     except ValueError:
         raise AssertionError(f"sync printed no JSON: {done.stdout!r} {done.stderr!r}") from None
+
+
+def wait(
+    what: str,
+    check: Callable[[], bool],
+    limit: float = 60,
+    during: Callable[[], None] | None = None,
+) -> float:
+    """Poll check every 0.5 s until true (calling during each round); the seconds it took."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit:
+        if during is not None:
+            during()
+        if check():
+            return time.monotonic() - started
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {limit}s waiting for {what}")

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import REPO, ferry, install, load_seed_images, sh
+from tests.integration.ops import REPO, ferry, install, load_seed_images, sh, wait
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -27,15 +26,6 @@ UC2 = (
     .replace("orchestrate = start\nflex_min_nodes = 3\n", "orchestrate = ha\nflex_target = 2\n")
 )
 UC3 = (REPO / "conf.d" / "uc3-flex-drp" / "svc1.conf").read_text()
-
-
-def wait(what: str, check: Callable[[], bool], limit: float = 90) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {limit}s waiting for {what}")
 
 
 def statuses(tb: Testbed, node: str) -> dict[str, object]:

@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import FERRY, REPO, ferry, load_seed_images, sh
+from tests.integration.ops import FERRY, REPO, ferry, load_seed_images, sh, wait
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -30,19 +30,6 @@ NODES = ("n1", "n2", "n3")
 def avail(tb: Testbed, node: str) -> str:
     done = ferry(tb, node, "svc1", "print", "status", "-o", "json", timeout=60)
     return str(json.loads(done.stdout)["avail"]) if done.returncode == 0 else "?"
-
-
-def wait(
-    what: str, check: Callable[[], bool], limit: float, during: Callable[[], None] | None = None
-) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        if during is not None:
-            during()
-        if check():
-            return time.monotonic() - started
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {limit}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

@@ -8,11 +8,11 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import ferry, sh
+from tests.integration.ops import ferry, sh, wait
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -29,15 +29,6 @@ check = kill -0 $(cat /var/lib/ferry/db.pid 2>/dev/null) 2>/dev/null
 monitor = true
 restart = 2
 """
-
-
-def wait(what: str, check: Callable[[], bool], limit: float = 60) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {limit}s waiting for {what}")
 
 
 @pytest.fixture(scope="module")

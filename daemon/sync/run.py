@@ -1,0 +1,30 @@
+"""Running a sync action over a service's sync resources: what the CLI (--local) and the
+daemon share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from daemon.resources.base import ResourceError
+from daemon.sync.base import SyncDriver, SyncRefused, TargetReport
+from daemon.sync.transport import Peers
+
+
+async def run_sync(
+    resources: Sequence[SyncDriver], action: str, targets: list[str] | None = None
+) -> list[TargetReport]:
+    """One sync action for each resource, over one set of ssh connections; a resource that
+    refuses or fails gives a report saying why, never an exception."""
+    peers = Peers()
+    reports: list[TargetReport] = []
+    try:
+        for resource in resources:
+            try:
+                reports += await resource.sync(action, peers, targets)
+            except SyncRefused as exc:
+                reports.append(TargetReport(resource.rid, "-", False, "skipped", reason=str(exc)))
+            except ResourceError as exc:
+                reports.append(TargetReport(resource.rid, "-", False, "failed", reason=str(exc)))
+    finally:
+        await peers.close()
+    return reports

@@ -22,10 +22,8 @@ from typing import Any
 from daemon.actions import ActionFailure, ActionRecord
 from daemon.cluster.monitor import Monitor, frozen_path, set_flag
 from daemon.cluster.state import ClusterState, Expect, SetExpect
-from daemon.config.errors import ConfigError
-from daemon.node.services import NodeServices, UnknownService
+from daemon.node.services import NodeServices
 from daemon.service.instance import Instance
-from daemon.service.loader import NotAnInstance
 from daemon.sync.base import SyncDriver, TargetReport
 from daemon.sync.plan import ACTION_POOLS
 from daemon.sync.run import run_sync as shared_run_sync
@@ -65,16 +63,7 @@ class ClusterActions:
         self.monitor = monitor
 
     def _instance(self, name: str) -> Instance:
-        try:
-            return self.services.instance(name)
-        except UnknownService:
-            raise ActionFailure(f"{name}: no such service") from None
-        except ConfigError as exc:
-            raise ActionFailure(
-                "configuration errors:\n" + "\n".join(i.render() for i in exc.issues)
-            ) from None
-        except NotAnInstance as exc:
-            raise ActionFailure(str(exc)) from None
+        return self.services.instance_for_action(name)
 
     async def act(self, record: ActionRecord) -> dict[str, Any]:
         """Run one action record."""

@@ -200,11 +200,10 @@ class NodeServices:
 
     # ------------------------------------------------------------------ actions
 
-    async def act(self, record: ActionRecord) -> dict[str, Any]:
-        """Executor of the action runner: start, stop, startstandby."""
-        name = record.service
+    def instance_for_action(self, name: str) -> Instance:
+        """The instance to act on; ActionFailure with the operator's reason otherwise."""
         try:
-            inst = self.instance(name)
+            return self.instance(name)
         except UnknownService:
             raise ActionFailure(f"{name}: no such service") from None
         except ConfigError as exc:
@@ -213,6 +212,11 @@ class NodeServices:
             ) from None
         except NotAnInstance as exc:
             raise ActionFailure(str(exc)) from None
+
+    async def act(self, record: ActionRecord) -> dict[str, Any]:
+        """Executor of the action runner: start, stop, startstandby."""
+        name = record.service
+        inst = self.instance_for_action(name)
         params = record.params
         rids: Sequence[str] | None = params.get("rids") or None
         try:

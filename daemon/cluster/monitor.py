@@ -133,6 +133,7 @@ class Monitor:
         self._local: dict[str, InstanceMsg] = {}
         self._restarts: dict[tuple[str, str], int] = {}  # (service, rid) -> restarts done
         self._alerted: set[tuple[str, str]] = set()
+        self._flags_applied: dict[str, tuple[str, float]] = {}  # service -> expect applied
 
     # ------------------------------------------------------------------ requests from the API
 
@@ -299,11 +300,20 @@ class Monitor:
             self.state.post(LocalInstances(dict(self._local)))
 
     def _follow_flags(self, snap: Snapshot, instances: dict[str, Instance]) -> None:
-        """Expects that change persistent flags: stopped freezes, started/placed thaws."""
+        """Expects that change persistent flags: stopped freezes, started/placed thaws.
+
+        Applied once per expect, whether this node sees it active or already reached: a
+        node that only hears of a 'stopped' after the others reached it must freeze too,
+        or it would start the service the operator just stopped.
+        """
         for name in instances:
             expect = snap.expect(name)
-            if expect is None or not expect.active:
+            if expect is None:
                 continue
+            identity = (expect.value, expect.stamp)
+            if self._flags_applied.get(name) == identity:
+                continue
+            self._flags_applied[name] = identity
             if expect.value == "stopped":
                 if set_flag(frozen_path(self.var_dir, name), True):
                     log.info("%s: frozen (expect stopped)", name)

@@ -90,6 +90,17 @@ def test_drp_standby_filesystems_are_kept_mounted(uc3: Testbed) -> None:
     wait("the boot start on the leader", lambda: "n1" in running(tb))
     wait("n3's standby filesystems mounted by the daemon", lambda: standby_mounted(tb))
     assert "n3" not in running(tb)
-    sh(tb, "n3", "umount /srv/svc1/data")
-    assert not standby_mounted(tb)
-    wait("n3's standby filesystem back", lambda: standby_mounted(tb), limit=60)
+    before = mount_ids(tb)
+    assert before, "no mount on /srv/svc1/data"
+    # One shell command, so the monitor cannot remount in between.
+    done = sh(tb, "n3", "umount /srv/svc1/data && ! mountpoint -q /srv/svc1/data")
+    assert done.returncode == 0, done.stderr
+    wait("n3's standby filesystem back", lambda: mount_ids(tb) - before != set(), limit=60)
+    assert standby_mounted(tb)
+    assert len(mount_ids(tb)) == 1, "the filesystem is mounted twice"
+
+
+def mount_ids(tb: Testbed) -> set[str]:
+    """Kernel mount ids on /srv/svc1/data in n3's mount namespace (a remount gets a new one)."""
+    done = sh(tb, "n3", "awk '$5 == \"/srv/svc1/data\" {print $1}' /proc/self/mountinfo")
+    return set(done.stdout.split())

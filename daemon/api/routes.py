@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
 from daemon.actions import ACTION_ID_RE, ActionRecord, RunnerClosed
 from daemon.api.auth import Role
+from daemon.api.context import ApiContext
 from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route, json_response
 from daemon.api.schemas import (
     ACTION_ID_PATTERN,
@@ -32,12 +33,14 @@ from daemon.api.schemas import (
     Health,
     HeartbeatAck,
     HeartbeatMsg,
+    InstanceMsg,
     InstanceStatus,
     Issue,
     NodeStatus,
     PeerConfig,
     ServiceList,
     ServiceSummary,
+    StatusName,
     ValidationReport,
 )
 from daemon.cluster import distribute
@@ -52,6 +55,7 @@ from daemon.config.validate import has_errors, validate
 from daemon.events import SubscriptionEnded
 from daemon.node.services import StatusUnavailable, UnknownService
 from daemon.service.loader import NotAnInstance
+from daemon.service.status import Status, cluster_avail
 
 SVC = PathParam("svc", SERVICE_NAME_PATTERN, "Service name.")
 ACTION_ID = PathParam("action_id", ACTION_ID_PATTERN, "Action id, as returned on submission.")
@@ -128,6 +132,24 @@ async def node_status(call: Call) -> NodeStatus:
     )
 
 
+def _cluster_avail(
+    ctx: ApiContext, name: str, instances: dict[str, InstanceMsg]
+) -> tuple[Status, str]:
+    """The service across the cluster; undef when this node has no usable config of it."""
+    try:
+        inst = ctx.services.instance(name)
+    except (UnknownService, ConfigError, NotAnInstance):
+        return Status.UNDEF, "not installed on this node"
+    members = inst.config.members
+    avails = [i.avail for node, i in instances.items() if node in members.all_nodes]
+    return cluster_avail(
+        str(inst.value("DEFAULT", "topology")),
+        avails,
+        int(inst.value("DEFAULT", "flex_min") or 1),
+        int(inst.value("DEFAULT", "flex_max") or 1),
+    )
+
+
 async def cluster_status(call: Call) -> ClusterStatus:
     ctx = call.ctx
     cluster = ctx.node.cluster
@@ -184,9 +206,13 @@ async def cluster_status(call: Call) -> ClusterStatus:
         names |= set(info.instances) if info.alive else set()
     for name in sorted(names):
         expect = snap.expect(name)
+        instances = snap.instances(name)
+        avail, reason = _cluster_avail(ctx, name, instances)
         services[name] = ClusterServiceView(
+            avail=cast(StatusName, avail.value),
+            reason=reason,
             expect=expect.to_msg() if expect is not None else None,
-            instances=snap.instances(name),
+            instances=instances,
         )
     monitor = ctx.monitor
     seen, total = snap.votes

@@ -326,6 +326,13 @@ class HeartbeatAck(_Response):
 
 
 class ClusterServiceView(_Response):
+    avail: StatusName = Field(
+        default="undef",
+        description="The service across the cluster (SPEC 3.2): failover up with exactly one "
+        "instance up, warn when dual-active; flex warn outside [flex_min, flex_max]; down "
+        "when none is up; undef when the service is not installed on this node.",
+    )
+    reason: str = ""
     expect: ExpectMsg | None = None
     instances: dict[str, InstanceMsg] = Field(
         default_factory=dict, description="Per alive node that has an instance."

@@ -292,7 +292,10 @@ def render_cluster(cluster: dict[str, Any]) -> str:
         lines.append(f"  {n.get('name'):<8} {n.get('state', '?'):<6} load {n.get('load', 0):.2f}"
                      f"{flags}")  # fmt: skip
     lines.append("")
-    lines.append(f"  {'service':<14}" + "".join(f"{name:<22}" for name in names) + "expect")
+    lines.append(
+        f"  {'service':<14}{'avail':<11}" + "".join(f"{name:<22}" for name in names) + "expect"
+    )
+    notes: list[str] = []
     for svc, data in sorted((cluster.get("services") or {}).items()):
         instances = data.get("instances") or {}
         cells = []
@@ -312,8 +315,12 @@ def render_cluster(cluster: dict[str, Any]) -> str:
         expect_text = str(expect.get("value") or "")
         if expect.get("outcome"):
             expect_text += f" ({expect['outcome']})"
-        lines.append(f"  {svc:<14}" + "".join(cells) + expect_text)
+        avail = str(data.get("avail") or "?")
+        lines.append(f"  {svc:<14}{avail:<11}" + "".join(cells) + expect_text)
+        if avail == "warn":
+            notes.append(f"  {svc}: {data.get('reason', '')}")
     lines.append("  (* frozen)")
+    lines += notes
     return "\n".join(lines)
 
 

@@ -419,7 +419,7 @@ class Monitor:
             log.info("%s: %s (%s)", name, action, decision.reason)
             self._busy.add(name)
             group.create_task(
-                self._carry_out(ctx, name, inst, view, expect, action, decision.target)
+                self._carry_out(ctx, name, inst, view, expect, action, decision.targets)
             )
 
     async def _run_action(
@@ -443,19 +443,20 @@ class Monitor:
         view: ServiceView,
         expect: Expect | None,
         action: str,
-        target: str = "",
+        targets: tuple[str, ...] = (),
     ) -> None:
         try:
             if action == "syncstop":
                 assert expect is not None
                 self.mon[name] = MonState("syncing")
                 error = await self._run_action(
-                    ctx, name, "sync", {"mode": "all", "nodes": [target]}
+                    ctx, name, "sync", {"mode": "all", "nodes": list(targets)}
                 )
                 if error:
                     self.mon[name] = MonState()
+                    where = ", ".join(targets)
                     self._finish_expect(
-                        name, expect, "failed", f"final sync to {target} failed: {error}"
+                        name, expect, "failed", f"final sync to {where} failed: {error}"
                     )
                     return
                 action = "stop"

@@ -63,7 +63,7 @@ class Context:
 class Decision:
     action: str  # none, ready, unready, start, stop, syncstop, startstandby, reached
     reason: str = ""
-    target: str = ""  # syncstop: the node the final sync goes to
+    targets: tuple[str, ...] = ()  # syncstop: the nodes the final sync goes to
 
 
 NONE = Decision("none")
@@ -119,15 +119,17 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
             return Decision("stop", "expect stopped")
         return Decision("reached", "stopped") if not running else NONE
     if svc.expect in ("started", "placed") or svc.expect.startswith("placed@"):
-        target = expected_node(svc, ctx)
         if svc.topology == "flex" and svc.expect == "started":
             return _flex(svc, ctx, local)
+        if svc.topology == "flex" and svc.expect == "placed":
+            return _flex_placed(svc, ctx, local)
+        target = expected_node(svc, ctx)
         if ctx.local != target:
             if local.running:
                 alive_target = target in svc.instances
                 if svc.has_sync and svc.expect.startswith("placed") and alive_target:
                     # The running node is the only one that may send: final sync, then stop.
-                    return Decision("syncstop", f"final sync to {target}, then stop", target)
+                    return Decision("syncstop", f"final sync to {target}, then stop", (target,))
                 return Decision("stop", f"the service moves to {target or 'nowhere'}")
             return NONE
         others = [n for n in running if n != ctx.local]
@@ -139,6 +141,31 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
             return NONE
         return Decision("start", f"expect {svc.expect}")
     return NONE
+
+
+def _flex_placed(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:
+    """Giveback of a flex service: instances back on the flex_target leaders. The others
+    stop first (a running one sends a final sync to the leaders), then the leaders start;
+    reached when every leader runs."""
+    chosen = leaders(placement_input(svc), ctx.facts, max(1, svc.flex_target))
+    running = [n for n, i in svc.instances.items() if i.running]
+    if ctx.local not in chosen:
+        if not local.running:
+            return NONE
+        if svc.has_sync and chosen:
+            return Decision(
+                "syncstop", f"final sync to {', '.join(chosen)}, then stop", tuple(chosen)
+            )
+        return Decision("stop", f"the service moves to {', '.join(chosen) or 'nowhere'}")
+    others = [n for n in running if n not in chosen]
+    if others:
+        return Decision("none", f"waiting for {', '.join(others)} to stop")
+    if not local.running:
+        return NONE if local.state in FAILED else Decision("start", "expect placed")
+    missing = [n for n in chosen if n not in running]
+    if missing:
+        return Decision("none", f"waiting for {', '.join(missing)} to start")
+    return Decision("reached", f"running on {', '.join(chosen)}")
 
 
 def _unready(local: InstanceView, reason: str) -> Decision:

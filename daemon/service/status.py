@@ -67,3 +67,28 @@ def as_standby(status: Status) -> Status:
 def start_succeeded(avail: Status) -> bool:
     """After a start, an instance whose avail is not up, stdby up or n/a failed to start."""
     return avail in (Status.UP, Status.STDBY_UP, Status.NA)
+
+
+def cluster_avail(
+    topology: str, avails: Iterable[str], flex_min: int = 1, flex_max: int = 1
+) -> tuple[Status, str]:
+    """The service across the cluster (SPEC 3.2), from its instances' avail on alive nodes.
+
+    failover: one instance up is up, more is warn (dual-active), none is down. flex: warn
+    when the number up is outside [flex_min, flex_max]; none up is down (as for failover:
+    'down' tells more than 'warn' when nothing runs). A running instance in warn (partly
+    up) makes the service warn too."""
+    running = [Status(a) for a in avails if a in (Status.UP, Status.WARN)]
+    count = len(running)
+    if count == 0:
+        return Status.DOWN, "no instance is up"
+    partial = Status.WARN in running
+    if topology == "flex":
+        if not flex_min <= count <= flex_max:
+            return Status.WARN, f"{count} instances up, outside [{flex_min}, {flex_max}]"
+        what = f"{count} instance{'s' if count > 1 else ''} up"
+    elif count > 1:
+        return Status.WARN, f"dual-active: {count} instances up"
+    else:
+        what = "1 instance up"
+    return (Status.WARN, f"{what}, partly") if partial else (Status.UP, what)

@@ -92,6 +92,13 @@ async def test_flex_target_is_enforced(make_cluster: MakeCluster) -> None:
         return await _up_on(cluster, "flex1") == ["n1", "n2"]
 
     await eventually(two_up, 10, "flex1 up on n1 and n2")
+
+    async def seen_up_by_n3() -> bool:
+        _, body = await cluster["n3"].api("GET", "/api/cluster")
+        view = body["services"].get("flex1", {})
+        return (view.get("avail"), view.get("reason")) == ("up", "2 instances up")
+
+    await eventually(seen_up_by_n3, 10, "n3 sees flex1 up, 2 instances")
     await cluster.stop("n1")
 
     async def n3_joins() -> bool:
@@ -126,6 +133,12 @@ async def test_switch_takeover_giveback_converge(make_cluster: MakeCluster) -> N
     assert await _up_on(cluster, "svc1") == []
     _, status = await cluster["n1"].api("GET", "/api/services/svc1")
     assert status["frozen"] is True  # a stopped ha service is frozen everywhere
+
+    async def seen_down() -> bool:
+        _, body = await cluster["n1"].api("GET", "/api/cluster")
+        return bool(body["services"]["svc1"]["avail"] == "down")
+
+    await eventually(seen_down, 10, "n1 sees svc1 down across the cluster")
     record = await cluster["n3"].act("svc1", {"action": "switch", "to": "n9"})
     assert record["state"] == "failed" and "n9" in record["error"]
 

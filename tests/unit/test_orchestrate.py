@@ -290,6 +290,32 @@ def test_flex_target(running: tuple[str, ...], target: int, local: str, expected
     assert decide(service, ctx(local)).action == expected
 
 
+FLEX_DRP = {"topology": "flex", "nodes": ("n1", "n2"), "drpnodes": ("n3",), "flex_target": 2}
+
+
+@pytest.mark.parametrize(
+    ("running", "local", "has_sync", "expected"),
+    [
+        (("n3",), "n3", True, ("syncstop", ("n1", "n2"))),
+        (("n3",), "n3", False, ("stop", ())),
+        (("n3",), "n1", True, ("none", ())),  # waits for the DR instance to stop
+        ((), "n1", True, ("start", ())),
+        ((), "n2", True, ("start", ())),
+        (("n1",), "n1", True, ("none", ())),  # waits for n2 before calling it reached
+        (("n1",), "n2", True, ("start", ())),
+        (("n1", "n2"), "n2", True, ("reached", ())),
+        ((), "n3", True, ("none", ())),
+    ],
+)
+def test_flex_giveback_places_flex_target_instances(
+    running: tuple[str, ...], local: str, has_sync: bool, expected: tuple[str, tuple[str, ...]]
+) -> None:
+    instances = inst_map(*(inst(n, "up" if n in running else "down") for n in ("n1", "n2", "n3")))
+    service = svc(expect="placed", has_sync=has_sync, instances=instances, **FLEX_DRP)
+    decision = decide(service, ctx(local))
+    assert (decision.action, decision.targets) == expected
+
+
 def rv(rid: str, status: str, **kw: object) -> ResourceView:
     return ResourceView(rid, status, **kw)  # type: ignore[arg-type]
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.service.status import Status, demote_sync, fold, fold_pair
+from daemon.service.status import Status, cluster_avail, demote_sync, fold, fold_pair
 
 S = Status
 TABLE = [
@@ -55,3 +55,26 @@ def test_fold_warn_absorbs_and_undef_is_neutral(statuses: list[Status]) -> None:
 )
 def test_sync_demotion(status: Status, demoted: Status) -> None:
     assert demote_sync(status) is demoted
+
+
+@pytest.mark.parametrize(
+    ("topology", "avails", "flex", "expected"),
+    [
+        ("failover", [], (1, 1), (Status.DOWN, "no instance is up")),
+        ("failover", ["down", "stdby up"], (1, 1), (Status.DOWN, "no instance is up")),
+        ("failover", ["up", "stdby up"], (1, 1), (Status.UP, "1 instance up")),
+        ("failover", ["warn", "down"], (1, 1), (Status.WARN, "1 instance up, partly")),
+        ("failover", ["up", "up"], (1, 1), (Status.WARN, "dual-active: 2 instances up")),
+        ("failover", ["up", "warn"], (1, 1), (Status.WARN, "dual-active: 2 instances up")),
+        ("flex", ["up", "up", "up"], (3, 3), (Status.UP, "3 instances up")),
+        ("flex", ["up", "up", "down"], (3, 3), (Status.WARN, "2 instances up, outside [3, 3]")),
+        ("flex", ["up", "up", "down"], (1, 2), (Status.UP, "2 instances up")),
+        ("flex", ["up", "up", "up"], (1, 2), (Status.WARN, "3 instances up, outside [1, 2]")),
+        ("flex", ["down", "stdby up"], (1, 2), (Status.DOWN, "no instance is up")),
+        ("flex", ["up", "warn"], (2, 2), (Status.WARN, "2 instances up, partly")),
+    ],
+)
+def test_cluster_avail(
+    topology: str, avails: list[str], flex: tuple[int, int], expected: tuple[Status, str]
+) -> None:
+    assert cluster_avail(topology, avails, *flex) == expected

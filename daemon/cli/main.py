@@ -130,6 +130,12 @@ SERVICE_ACTIONS = (
         "internal: the target side of a docker sync (run by the sender over ssh)",
     ),
     Action(
+        ("sync", "rsync-peer"),
+        sync_cmds.rsync_peer,
+        ("rid",),
+        "internal: the target side of an rsync sync (run by the sender over ssh)",
+    ),
+    Action(
         ("sync", "btrfs-peer"),
         sync_cmds.btrfs_peer,
         ("rid",),
@@ -147,7 +153,12 @@ SERVICE_ACTIONS = (
 )
 
 
-PASSTHROUGH_ACTIONS = (("docker",), ("sync", "btrfs-peer"), ("sync", "docker-peer"))
+PASSTHROUGH_ACTIONS = (
+    ("docker",),
+    ("sync", "btrfs-peer"),
+    ("sync", "docker-peer"),
+    ("sync", "rsync-peer"),
+)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -131,3 +131,24 @@ def docker_peer(args: argparse.Namespace, selector: str) -> int:
     sys.stdout.flush()
     os.execvp("docker", ["docker", "-H", url, "load"])
     return EXIT_FAILED  # not reached
+
+
+def rsync_peer(args: argparse.Namespace, selector: str) -> int:
+    """The target side of an rsync sync, run by the sender over ssh: prepare or release."""
+    from daemon.sync.rsync.driver import for_peer
+
+    verb = args.passthrough[0] if args.passthrough else ""
+    rids = _rids(args) or []
+    if verb not in ("prepare", "release") or len(rids) != 1:
+        raise UsageError("sync rsync-peer --rid RID -- prepare|release")
+    instance = _instances(args, selector)[0]
+    driver = for_peer(instance.resources.get(rids[0]))
+    try:
+        if verb == "prepare":
+            print(json.dumps(asyncio.run(driver.peer_prepare())))
+        else:
+            asyncio.run(driver.peer_release())
+    except ResourceError as exc:
+        print(f"ferry: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -120,7 +120,7 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
         return Decision("reached", "stopped") if not running else NONE
     if svc.expect in ("started", "placed") or svc.expect.startswith("placed@"):
         if svc.topology == "flex" and svc.expect == "started":
-            return _flex(svc, ctx, local)
+            return _flex_started(svc, ctx, local)
         if svc.topology == "flex" and svc.expect == "placed":
             return _flex_placed(svc, ctx, local)
         target = expected_node(svc, ctx)
@@ -141,6 +141,17 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
             return NONE
         return Decision("start", f"expect {svc.expect}")
     return NONE
+
+
+def _flex_started(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:
+    """A flex start: flex_target instances, or as many as there are candidates (a dead or
+    frozen node cannot run one); reached, said by a running instance, once they run."""
+    running = [n for n, i in svc.instances.items() if i.running]
+    ranked = candidates(placement_input(svc), ctx.facts)
+    wanted = max(1, min(svc.flex_target, len(ranked)))
+    if local.running and len(running) >= wanted:
+        return Decision("reached", f"{len(running)} flex instances up")
+    return _flex(svc, ctx, local)
 
 
 def _flex_placed(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:

@@ -185,6 +185,15 @@ class SyncDriver(Resource):
         return _SyncLock(self.sync_dir / "lock", self.rid)
 
     async def _sync_target(self, target: str, full: bool, peers: Peers) -> TargetReport:
+        try:
+            return await self._sync_one(target, full, peers)
+        finally:
+            try:
+                await self.finish_target(target, peers)
+            except TransportError as exc:
+                log.warning("%s %s -> %s: %s", self.instance.name, self.rid, target, exc)
+
+    async def _sync_one(self, target: str, full: bool, peers: Peers) -> TargetReport:
         began = time.time()
         try:
             await self._guard(target, peers)
@@ -286,6 +295,9 @@ class SyncDriver(Resource):
 
     async def check_target(self, target: str, peers: Peers) -> None:
         """Raise TransferSkipped when target cannot receive (dstfs missing, ...)."""
+
+    async def finish_target(self, target: str, peers: Peers) -> None:
+        """After a target's turn, whatever its outcome: undo what the probe set up there."""
 
     @abstractmethod
     async def transfer(

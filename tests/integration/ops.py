@@ -22,6 +22,13 @@ def ferry(
     return tb.exec(node, FERRY, *args, timeout=timeout)
 
 
+def http_status(tb: Testbed, node: str, url: str) -> str:
+    """The HTTP status code of url fetched from inside node, or the error's tail."""
+    code = f"import urllib.request,sys\nprint(urllib.request.urlopen({url!r}, timeout=5).status)\n"
+    done = tb.python(node, "-c", code, timeout=30)
+    return done.stdout.strip() if done.returncode == 0 else done.stderr.strip()[-200:]
+
+
 def sh(
     tb: Testbed, node: str, script: str, timeout: float = 300
 ) -> subprocess.CompletedProcess[Any]:

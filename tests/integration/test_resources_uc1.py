@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import REPO, ferry, install, load_seed_images, sh, status
+from tests.integration.ops import REPO, ferry, http_status, install, load_seed_images, sh, status
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -25,12 +25,6 @@ def resource_status(tb: Testbed, node: str) -> dict[str, str]:
     """Statuses of the resources that start and stop (sync resources are checked elsewhere)."""
     resources = status(tb, node)["resources"].items()
     return {rid: r["status"] for rid, r in resources if not rid.startswith("sync#")}
-
-
-def http_status(tb: Testbed, node: str, url: str) -> str:
-    code = f"import urllib.request,sys\nprint(urllib.request.urlopen({url!r}, timeout=5).status)\n"
-    done = tb.python(node, "-c", code, timeout=30)
-    return done.stdout.strip() if done.returncode == 0 else done.stderr.strip()[-200:]
 
 
 def force_stop_everywhere(tb: Testbed) -> None:

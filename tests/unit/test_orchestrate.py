@@ -374,3 +374,22 @@ def test_standby_down_with_another_standby_up_is_restarted() -> None:
     """stdby up + stdby down folds to warn: that is not a running instance."""
     service = svc(orchestrate="start", instances=inst_map(inst("n3", "warn", standby_down=True)))
     assert decide(service, ctx("n3")).action == "startstandby"
+
+
+@pytest.mark.parametrize(
+    ("running", "alive", "local", "expected"),
+    [
+        (("n1", "n2", "n3"), ("n1", "n2", "n3"), "n1", "reached"),
+        (("n1", "n2"), ("n1", "n2", "n3"), "n1", "none"),  # n3 still to start
+        (("n1", "n2"), ("n1", "n2", "n3"), "n3", "ready"),
+        (("n1", "n2"), ("n1", "n2"), "n2", "reached"),  # n3 is dead: 2 is all there can be
+        ((), ("n1", "n2", "n3"), "n1", "ready"),
+    ],
+)
+def test_flex_start_is_reached_with_the_target_or_every_candidate(
+    running: tuple[str, ...], alive: tuple[str, ...], local: str, expected: str
+) -> None:
+    instances = inst_map(*(inst(n, "up" if n in running else "down") for n in alive))
+    facts = {n: NodeFacts(n, alive=n in alive) for n in ("n1", "n2", "n3")}
+    service = svc(expect="started", flex_target=3, instances=instances, **FLEX)
+    assert decide(service, ctx(local, facts=facts)).action == expected

@@ -90,30 +90,48 @@ class Driver(Resource):
             if self._ours(current, rdev):
                 return
             raise ResourceError(f"mount point {self.mnt} is occupied by {current.source}")
-        elsewhere = [
-            m.target for m in mounts.mounts() if self._ours(m, rdev) and m.target != self.mnt
-        ]
-        if elsewhere:
-            raise ResourceError(f"{self.dev} is already mounted at {elsewhere[0]}")
-        os.makedirs(self.mnt, exist_ok=True)
+        await self.mount_at(self.mnt, rdev)
+
+    def is_receive_mount(self, path: str) -> bool:
+        """A mount made for a sync receive (<state dir>/sync/<rid>/receive), see
+        daemon/sync/rsync: never in use by the service, cleared before a start."""
+        return path.startswith(f"{self.state_dir / 'sync'}/") and path.endswith("/receive")
+
+    async def mount_at(self, path: str, rdev: int | None = None) -> None:
+        """Mount dev with mnt_opt at path (nothing to do when it is there already). A
+        leftover receive mount of the same filesystem is unmounted first; any other mount
+        of it elsewhere is an error."""
+        rdev = rdev or await self._rdev()
+        current = mounts.mounted_at(path)
+        if current is not None and self._ours(current, rdev):
+            return
+        for mount in mounts.mounts():
+            if not self._ours(mount, rdev) or mount.target == path:
+                continue
+            if not self.is_receive_mount(mount.target):
+                raise ResourceError(f"{self.dev} is already mounted at {mount.target}")
+            await self.unmount_at(mount.target)
+        os.makedirs(path, exist_ok=True)
         argv = ["mount"]
         if self.values.get("type"):
             argv += ["-t", str(self.values["type"])]
         if self.options:
             argv += ["-o", self.options]
-        argv += [await self._device(), self.mnt]
+        argv += [await self._device(), path]
         try:
             await run(argv, timeout=MOUNT_TIMEOUT)
         except CommandError as exc:
             raise ResourceError(str(exc)) from None
 
     async def stop(self) -> None:
-        if mounts.mounted_at(self.mnt) is None:
-            return
+        if mounts.mounted_at(self.mnt) is not None:
+            await self.unmount_at(self.mnt)
+
+    async def unmount_at(self, path: str) -> None:
         deadline = time.monotonic() + BUSY_RETRY
         while True:
             try:
-                await run(["umount", self.mnt], timeout=MOUNT_TIMEOUT)
+                await run(["umount", path], timeout=MOUNT_TIMEOUT)
                 return
             except CommandError as exc:
                 # A process that was just stopped may take a moment to release its files

@@ -4,13 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import glob
+import json
+import logging
+import os
 import re
+from pathlib import Path
+from typing import Any
 
 from daemon.resources.base import ResourceError
-from daemon.sync.base import SyncDriver, TransferResult, TransferSkipped
+from daemon.resources.fs.driver import Driver as FsDriver
+from daemon.sync import plan
+from daemon.sync.base import GUARD_TIMEOUT, SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.progress import Progress
 from daemon.sync.transport import Peers
+from daemon.system import mounts
 from daemon.system.command import kill
+
+log = logging.getLogger("ferry.sync")
 
 # Hard links, ACLs, xattrs, permissions, owners, groups, devices, times, recursion,
 # symlinks, one file system; --delete. --delay-updates and --delete-after keep the
@@ -51,23 +61,44 @@ class Driver(SyncDriver):
             base.append(f"--bwlimit={self.values['bwlimit']}")
         return [*base, f"--timeout={int(self.values['stall_timeout'])}", *extra]
 
-    async def check_target(self, target: str, peers: Peers) -> None:
-        dstfs = self.values.get("dstfs")
-        if not dstfs:
-            return
-        result = await peers.run(target, ["mountpoint", "-q", str(dstfs)], timeout=30)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._probed: dict[str, dict[str, Any]] = {}
+
+    def _peer_argv(self, verb: str) -> list[str]:
+        return self.remote_argv("sync", "rsync-peer", "--rid", self.rid, "--", verb)
+
+    async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
+        """The target's instance status and where rsync writes there, in one call."""
+        result = await peers.run(target, self._peer_argv("prepare"), timeout=GUARD_TIMEOUT)
         if not result.ok:
-            raise TransferSkipped(
-                f"dstfs {dstfs} is not a mounted filesystem on {target}: "
-                "not writing into its root filesystem"
-            )
+            raise ResourceError(f"{target}: {result.stderr.strip()[-300:] or 'prepare failed'}")
+        data = dict(json.loads(result.stdout))
+        if "resources" not in data or "dest" not in data:
+            raise ResourceError(f"{target}: unreadable answer to rsync-peer prepare")
+        self._probed[target] = data
+        return data
+
+    async def check_target(self, target: str, peers: Peers) -> None:
+        data = self._probed.get(target) or {}
+        if not data.get("dest"):
+            raise TransferSkipped(str(data.get("dest_error") or f"{target} gave no destination"))
+
+    async def finish_target(self, target: str, peers: Peers) -> None:
+        """Unmount what prepare mounted for this receive on the target."""
+        if not (self._probed.pop(target, None) or {}).get("receive_mount"):
+            return
+        result = await peers.run(target, self._peer_argv("release"), timeout=GUARD_TIMEOUT)
+        if not result.ok:
+            log.warning("%s %s: %s: release failed: %s", self.instance.name, self.rid, target,
+                        result.stderr.strip()[-300:])  # fmt: skip
 
     async def transfer(
         self, target: str, full: bool, peers: Peers, progress: Progress
     ) -> TransferResult:
         argv = [
             "rsync", *self.options(), "--info=progress2",
-            "-e", SSH, *self.sources(), f"root@{target}:{self.values['dst']}",
+            "-e", SSH, *self.sources(), f"root@{target}:{self._destination(target)}",
         ]  # fmt: skip
         if full:
             argv.insert(1, "--ignore-times")
@@ -98,3 +129,67 @@ class Driver(SyncDriver):
             tail = "\n".join(err.decode(errors="replace").strip().splitlines()[-8:])
             raise ResourceError(f"rsync to {target}: exit {proc.returncode}: {tail}")
         return TransferResult(wire_bytes(text), "full" if full else "incremental")
+
+    def _destination(self, target: str) -> str:
+        return str((self._probed.get(target) or {}).get("dest") or self.values["dst"])
+
+    # Target side (ferry SVC sync rsync-peer --rid RID -- prepare|release, over ssh) ----------
+
+    def receive_path(self) -> str:
+        return str(self.sync_dir / "receive")
+
+    def dstfs_provider(self) -> FsDriver | None:
+        """The service's fs resource mounted at dstfs on this node, if any."""
+        dstfs = os.path.normpath(str(self.values["dstfs"]))
+        for resource in self.instance.resources.values():
+            if isinstance(resource, FsDriver) and not resource.disabled and resource.mnt == dstfs:
+                return resource
+        return None
+
+    async def peer_prepare(self) -> dict[str, Any]:
+        """Where rsync may write here, with this instance's status (the sender's guard).
+
+        Without ``dstfs``: ``dst``. With it mounted: ``dst``. With it not mounted while the
+        service is down here (the way back after a DR activation: the primary nodes' data
+        filesystems are not mounted), the service's fs resource for ``dstfs`` is mounted at
+        a private path for the receive, and ``dst`` is rewritten into it; release unmounts
+        it. A standby provider not mounted, or anything else: no destination, and why."""
+        state = (await self.instance.status()).as_dict()
+        dst = str(self.values["dst"])
+        answer: dict[str, Any] = {**state, "dest": dst, "receive_mount": False}
+        if not self.values.get("dstfs"):
+            return answer
+        dstfs = os.path.normpath(str(self.values["dstfs"]))
+        if mounts.mounted_at(dstfs) is not None:
+            return answer
+        provider = self.dstfs_provider()
+        inside = Path(os.path.normpath(dst)).is_relative_to(dstfs)
+        # A standby provider should be mounted already (the daemon keeps it up): its being
+        # down is a fault to report, not to work around.
+        usable = provider is not None and not provider.standby and inside
+        if provider is None or not usable or plan.target_refusal(state["resources"]):
+            answer["dest"] = None
+            answer["dest_error"] = (
+                f"dstfs {dstfs} is not a mounted filesystem on {self.instance.node}: "
+                "not writing into its root filesystem"
+            )
+            return answer
+        await provider.mount_at(self.receive_path())
+        rel = os.path.relpath(os.path.normpath(dst), dstfs)
+        dest = os.path.normpath(os.path.join(self.receive_path(), rel))
+        answer.update(dest=dest + ("/" if dst.endswith("/") else ""), receive_mount=True)
+        log.info("%s %s: %s mounted at %s for a receive", self.instance.name, self.rid,
+                 provider.rid, self.receive_path())  # fmt: skip
+        return answer
+
+    async def peer_release(self) -> None:
+        path = self.receive_path()
+        provider = self.dstfs_provider() if self.values.get("dstfs") else None
+        if provider is not None and mounts.mounted_at(path) is not None:
+            await provider.unmount_at(path)
+
+
+def for_peer(driver: object) -> Driver:
+    if not isinstance(driver, Driver):
+        raise ResourceError("not an rsync sync resource")
+    return driver

@@ -8,6 +8,8 @@ import json
 import logging
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +66,18 @@ class Driver(SyncDriver):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._probed: dict[str, dict[str, Any]] = {}
+        self._masters: dict[str, _SshMaster] = {}
 
     def _peer_argv(self, verb: str) -> list[str]:
         return self.remote_argv("sync", "rsync-peer", "--rid", self.rid, "--", verb)
 
     async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
-        """The target's instance status and where rsync writes there, in one call."""
+        """The target's instance status and where rsync writes there, in one call.
+
+        Meanwhile an ssh master connection to the target opens, which rsync's ssh then
+        reuses: its connection set-up overlaps the guard instead of following it."""
+        if target not in self._masters:
+            self._masters[target] = await _SshMaster.open(target)
         result = await peers.run(target, self._peer_argv("prepare"), timeout=GUARD_TIMEOUT)
         if not result.ok:
             raise ResourceError(f"{target}: {result.stderr.strip()[-300:] or 'prepare failed'}")
@@ -85,7 +93,10 @@ class Driver(SyncDriver):
             raise TransferSkipped(str(data.get("dest_error") or f"{target} gave no destination"))
 
     async def finish_target(self, target: str, peers: Peers) -> None:
-        """Unmount what prepare mounted for this receive on the target."""
+        """Close the ssh master; unmount what prepare mounted for this receive on the target."""
+        master = self._masters.pop(target, None)
+        if master is not None:
+            await master.close()
         if not (self._probed.pop(target, None) or {}).get("receive_mount"):
             return
         result = await peers.run(target, self._peer_argv("release"), timeout=GUARD_TIMEOUT)
@@ -98,7 +109,7 @@ class Driver(SyncDriver):
     ) -> TransferResult:
         argv = [
             "rsync", *self.options(), "--info=progress2",
-            "-e", SSH, *self.sources(), f"root@{target}:{self._destination(target)}",
+            "-e", self._ssh(target), *self.sources(), f"root@{target}:{self._destination(target)}",
         ]  # fmt: skip
         if full:
             argv.insert(1, "--ignore-times")
@@ -129,6 +140,11 @@ class Driver(SyncDriver):
             tail = "\n".join(err.decode(errors="replace").strip().splitlines()[-8:])
             raise ResourceError(f"rsync to {target}: exit {proc.returncode}: {tail}")
         return TransferResult(wire_bytes(text), "full" if full else "incremental")
+
+    def _ssh(self, target: str) -> str:
+        master = self._masters.get(target)
+        # Without a master listening on the socket (yet), ssh connects by itself.
+        return f"{SSH} -o ControlPath={master.socket}" if master is not None else SSH
 
     def _destination(self, target: str) -> str:
         return str((self._probed.get(target) or {}).get("dest") or self.values["dst"])
@@ -187,6 +203,37 @@ class Driver(SyncDriver):
         provider = self.dstfs_provider() if self.values.get("dstfs") else None
         if provider is not None and mounts.mounted_at(path) is not None:
             await provider.unmount_at(path)
+
+
+class _SshMaster:
+    """An ssh master connection (``ssh -M -N``) to a target, on a private socket."""
+
+    def __init__(self, proc: asyncio.subprocess.Process | None, directory: str) -> None:
+        self.proc = proc
+        self.directory = directory
+        self.socket = os.path.join(directory, "m")
+
+    @classmethod
+    async def open(cls, target: str) -> _SshMaster:
+        directory = tempfile.mkdtemp(prefix="ferry-ssh-")  # short: a socket path is <108 bytes
+        argv = [*SSH.split(), "-M", "-N", "-o", "ControlPersist=no",
+                "-o", f"ControlPath={directory}/m", f"root@{target}"]  # fmt: skip
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError:
+            proc = None  # rsync's ssh connects by itself
+        return cls(proc, directory)
+
+    async def close(self) -> None:
+        if self.proc is not None:
+            await kill(self.proc)
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 def for_peer(driver: object) -> Driver:

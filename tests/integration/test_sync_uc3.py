@@ -67,3 +67,17 @@ def test_dstfs_is_checked_on_the_target(uc3: Testbed) -> None:
         assert "dstfs /srv/svc1/data is not a mounted filesystem on n3" in reports[0]["reason"]
     finally:
         assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
+
+
+def test_a_leftover_receive_mount_is_cleared_at_start(uc3: Testbed) -> None:
+    """A receive mount (the way back after DR) left behind by a killed transfer does not
+    keep the service from starting: the start unmounts it first."""
+    tb = uc3
+    receive = "/var/lib/ferry/services/svc1/sync/sync#1/receive"
+    assert ferry(tb, "n1", "svc1", "stop", "--local").returncode == 0
+    sh(tb, "n1", f"mkdir -p '{receive}' && mount -o subvol=data /dev/mapper/svc1.d0 '{receive}'")
+    assert sh(tb, "n1", f"mountpoint -q '{receive}'").returncode == 0
+    done = ferry(tb, "n1", "svc1", "start", "--local")
+    assert done.returncode == 0, done.stderr
+    assert sh(tb, "n1", f"mountpoint -q '{receive}'").returncode != 0
+    assert sh(tb, "n1", "mountpoint -q /srv/svc1/data").returncode == 0

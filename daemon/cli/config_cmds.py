@@ -264,6 +264,11 @@ def doc(args: argparse.Namespace) -> int:
     if args.markdown:
         print(docs.reference_markdown())
         return EXIT_OK
+    if args.api or args.openapi:
+        from daemon.api import reference
+
+        print(reference.api_markdown() if args.api else reference.openapi_json(), end="")
+        return EXIT_OK
     query = " ".join(args.words)
     if not query:
         for manifest in docs.manifests():

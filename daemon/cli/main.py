@@ -207,6 +207,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--role", choices=("root", "operator", "guest"), help="token create")
     parser.add_argument("--name", help="token create/revoke: the token's name")
     parser.add_argument("--markdown", action="store_true", help="doc: the reference as markdown")
+    parser.add_argument("--api", action="store_true", help="doc: the API reference as markdown")
+    parser.add_argument("--openapi", action="store_true", help="doc: the OpenAPI document")
     parser.add_argument("selector", help="service name, glob or comma list; or 'doc'")
     parser.add_argument("words", nargs="*", help="action words")
     return parser

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from daemon.api.reference import api_markdown, openapi_json
 from daemon.config.docs import manifests, reference_markdown
 from tests.unit.ferry_cli import ferry
 
@@ -34,3 +35,25 @@ def test_doc_command() -> None:
     result = ferry("doc", "mnt_opts")
     assert result.code == 2
     assert "did you mean 'mnt_opt'" in result.err
+
+
+def test_api_reference_files_are_generated_text() -> None:
+    docs = README.parent / "docs"
+    assert (docs / "api.md").read_text() == api_markdown(), (
+        "docs/api.md is stale: regenerate it with `ferry doc --api > docs/api.md`"
+    )
+    assert (docs / "openapi.json").read_text() == openapi_json(), (
+        "docs/openapi.json is stale: regenerate it with `ferry doc --openapi > docs/openapi.json`"
+    )
+
+
+def test_api_reference_names_every_route_and_schema() -> None:
+    from daemon.api.routes import ROUTES
+
+    text = api_markdown()
+    for route in ROUTES:
+        assert f"| {route.method.upper()} | `{route.path}` |" in text
+        assert f"### {route.method.upper()} {route.path}\n" in text
+    assert "### ClusterServiceView\n" in text and "| `avail` |" in text
+    result = ferry("doc", "--api")
+    assert result.code == 0 and result.out == text

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import FERRY, REPO, ferry, load_seed_images, sh, wait
+from tests.integration.ops import FERRY, REPO, ferry, http_status, load_seed_images, sh, wait
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -25,6 +25,7 @@ CONFIG = (
     .replace("drpnodes = n3\n", "drpnodes = n3\nsync_schedule = @20s\n", 1)
 )
 NODES = ("n1", "n2", "n3")
+SERVICE_IP = "10.0.3.3"  # ip#0's ipname, whichever node runs the service
 
 
 def avail(tb: Testbed, node: str) -> str:
@@ -59,6 +60,7 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     done = ferry(tb, "n1", "svc1", "start", "--wait", "--time", "120")
     assert done.returncode == 0, done.stderr
     wait("svc1 up on n1", lambda: avail(tb, "n1") == "up", 60)
+    assert http_status(tb, "n2", f"http://{SERVICE_IP}/") == "200"
     sh(tb, "n1", "echo replicated > /srv/svc1/data/mark")
 
     # the scheduler replicates (sync_schedule = @20s) from the running node only
@@ -75,6 +77,9 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
         raise
     done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
     assert done.returncode == 0, done.stderr
+    # the images are in the DR node's engine for the service (on its standby fs)
+    listing = ferry(tb, "n3", "svc1", "docker", "--", "images", "--format", "{{.Repository}}")
+    assert {"google/pause", "opensvc/nginx"} <= set(listing.stdout.split()), listing.stderr
 
     def never_on_n3() -> None:
         assert avail(tb, "n3") not in ("up", "warn"), "started on the DR node by itself"
@@ -82,6 +87,7 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     tb.kill("n1")
     took = wait("failover to n2", lambda: avail(tb, "n2") == "up", 60, during=never_on_n3)
     assert took < 3 + 1 + 20  # hb_timeout + ready_period + start, with slack for 2 cores
+    assert http_status(tb, "n3", f"http://{SERVICE_IP}/") == "200"  # the same address, on n2
     assert sh(tb, "n2", "cat /srv/svc1/data/mark").stdout == "replicated\n"
 
     tb.revive("n1")
@@ -118,6 +124,7 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     tb.revive("n1")
     tb.revive("n2")
     time.sleep(5)
+    assert http_status(tb, "n1", f"http://{SERVICE_IP}/") == "200"  # served from n3
     done = ferry(tb, "n3", "svc1", "giveback", "--wait", "--time", "300")
     assert done.returncode == 0, done.stderr + done.stdout
     wait("svc1 home on n1", lambda: avail(tb, "n1") == "up", 90)

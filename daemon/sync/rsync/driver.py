@@ -190,7 +190,15 @@ class Driver(SyncDriver):
                 "not writing into its root filesystem"
             )
             return answer
-        await provider.mount_at(self.receive_path())
+        try:
+            await provider.mount_at(self.receive_path())
+        except ResourceError as exc:
+            answer["dest"] = None
+            answer["dest_error"] = (
+                f"dstfs {dstfs} is not mounted on {self.instance.node}, and mounting "
+                f"{provider.rid} for the receive failed: {exc}"
+            )
+            return answer
         rel = os.path.relpath(os.path.normpath(dst), dstfs)
         dest = os.path.normpath(os.path.join(self.receive_path(), rel))
         answer.update(dest=dest + ("/" if dst.endswith("/") else ""), receive_mount=True)

@@ -25,6 +25,7 @@ from daemon.cluster.state import ClusterState, Expect, SetExpect
 from daemon.node.services import NodeServices
 from daemon.service.instance import Instance
 from daemon.sync.base import SyncDriver, TargetReport
+from daemon.sync.docker.driver import Driver as DockerSync
 from daemon.sync.plan import ACTION_POOLS
 from daemon.sync.run import run_sync as shared_run_sync
 
@@ -73,9 +74,14 @@ class ClusterActions:
                 inst = self._instance(name)
                 reports = await run_sync(inst, str(params.get("mode", "all")), None,
                                          list(params.get("nodes") or []) or None)  # fmt: skip
-                # The final sync of a switch: a transfer that failed stops the switch; a
-                # target skipped (e.g. no engine for the images there) does not.
-                failed = [r for r in reports if r.mode == "failed"]
+                # The final sync of a switch: data that did not reach a target stops the
+                # switch (the target would start from older data); images skipped (no
+                # engine for the service there: its filesystem is not mounted) do not.
+                images = {rid for rid, r in inst.resources.items() if isinstance(r, DockerSync)}
+                failed = [
+                    r for r in reports
+                    if r.mode == "failed" or (r.mode == "skipped" and r.rid not in images)
+                ]  # fmt: skip
                 if failed:
                     raise ActionFailure(
                         "; ".join(f"{r.rid} -> {r.target}: {r.reason}" for r in failed)

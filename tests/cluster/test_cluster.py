@@ -286,3 +286,27 @@ async def test_resource_restart_then_monitor_action_switch(make_cluster: MakeClu
     status, state = await n1.api("GET", "/api/cluster")
     assert status == 200
     assert state["services"]["svc1"]["instances"]["n1"]["monitor"] == "start failed"
+
+
+async def test_a_switch_whose_final_sync_cannot_reach_the_target_does_not_move(
+    make_cluster: MakeCluster,
+) -> None:
+    """The data must reach the node that takes over: a final sync skipped for a data
+    resource (here the target cannot be reached over ssh) stops the switch, and the
+    service keeps running where it is."""
+    cluster = await make_cluster(("n1", "n2"))
+    src = cluster.base / "data"
+    src.mkdir()
+    extra = "[sync#1]\nsrc = {src}/\ndst = /tmp/ferry-test-nowhere\ntarget = nodes\n"
+    cluster.install("svc1", app_service("n1 n2") + extra.format(src=src))
+    for name in cluster.nodes:
+        await cluster.start(name)
+
+    async def on_n1() -> bool:
+        return await _up_on(cluster, "svc1") == ["n1"]
+
+    await eventually(on_n1, 10, "svc1 on n1")
+    record = await cluster["n1"].act("svc1", {"action": "switch", "to": "n2"})
+    assert record["state"] == "failed", record
+    assert "final sync to n2 failed: sync#1 -> n2:" in record["error"]
+    assert await _up_on(cluster, "svc1") == ["n1"]

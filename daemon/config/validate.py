@@ -21,6 +21,7 @@ def validate(svc: ServiceConfig) -> list[ConfigIssue]:
     for node in svc.members.all_nodes:
         issues += _check_node(svc, node)
     issues += _check_targets(svc)
+    issues += _check_flex_primary(svc)
     return _unique_sorted(issues)
 
 
@@ -284,3 +285,38 @@ def _check_targets(svc: ServiceConfig) -> list[ConfigIssue]:
                 )
             )
     return issues
+
+
+def _check_flex_primary(svc: ServiceConfig) -> list[ConfigIssue]:
+    """A flex service whose sync resources can never run: only the flex primary sends, and
+    with the nodes-order placement it is not among the first flex_target nodes."""
+    members = svc.members
+    has_sync = any(bound.group == "sync" for bound in svc.sections.values())
+    node = members.nodes[0] if members.nodes else ""
+    if not has_sync or not node:
+        return []
+    try:
+        if svc.value("DEFAULT", "topology", node) != "flex":
+            return []
+        if svc.value("DEFAULT", "placement", node) != "nodes order":
+            return []
+        target = int(svc.value("DEFAULT", "flex_target", node) or 1)
+    except (ConfigError, TypeError, ValueError):
+        return []
+    leaders = members.nodes[:target]
+    if not members.flex_primary or members.flex_primary in leaders:
+        return []
+    return [
+        _issue(
+            svc,
+            f"flex_primary {members.flex_primary} is not among the first flex_target "
+            f"({target}) nodes ({' '.join(leaders)}): it runs no instance when the "
+            "daemon places the service, and only it sends the sync resources",
+            line=_default_line(svc, "flex_primary"),
+            section="DEFAULT",
+            keyword="flex_primary",
+            severity=Severity.NOTICE,
+            hint=f"set flex_target = {members.nodes.index(members.flex_primary) + 1}, "
+            f"or flex_primary = {members.nodes[0]}",
+        )
+    ]

@@ -48,6 +48,23 @@ def status(tb: Testbed, node: str, svc: str = "svc1") -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+def avail(tb: Testbed, node: str, svc: str = "svc1") -> str:
+    """The instance's avail on node ('?' when its status cannot be read)."""
+    done = ferry(tb, node, svc, "print", "status", "-o", "json", timeout=60)
+    return str(json.loads(done.stdout)["avail"]) if done.returncode == 0 else "?"
+
+
+def check_dr_activated(tb: Testbed, node: str, printed: str) -> None:
+    """What a DR takeover on node printed and left: the data age of the sync, the RPO
+    recorded in the service log, the service up there."""
+    assert f"data of sync#1 on {node}:" in printed, printed
+    assert "(RPO, recorded in the service log)" in printed, printed
+    wait(f"svc1 up on {node}", lambda: avail(tb, node) == "up", 60)
+    log = sh(tb, node, "cat /var/lib/ferry/services/svc1/log").stdout.splitlines()
+    activation = json.loads(log[-1])
+    assert activation["event"] == "activation" and activation["rpo_seconds"] is not None
+
+
 def load_seed_images(tb: Testbed, node: str, svc: str = "svc1") -> None:
     """Fill the service's private engine from the node's engine, as an operator would."""
     done = ferry(tb, node, svc, "start", "--local", "--rid", "fs#0,fs#1")

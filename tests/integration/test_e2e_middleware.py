@@ -5,14 +5,13 @@ crashed process is restarted by the daemon, and a config change travels."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import ferry, sh, wait
+from tests.integration.ops import avail, ferry, sh, wait
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -43,11 +42,6 @@ def cluster(testbed_session: Testbed) -> Iterator[Testbed]:
         tb.down()
 
 
-def avail(tb: Testbed, node: str) -> str:
-    done = ferry(tb, node, "mw", "print", "status", "-o", "json", timeout=60)
-    return str(json.loads(done.stdout)["avail"]) if done.returncode == 0 else "?"
-
-
 def test_middleware_service_status_monitoring_and_config(cluster: Testbed) -> None:
     tb = cluster
     tb.exec("n1", "sh", "-c", "cat > /tmp/mw.conf", input=MIDDLEWARE, check=True)
@@ -57,14 +51,14 @@ def test_middleware_service_status_monitoring_and_config(cluster: Testbed) -> No
 
     started = ferry(tb, "n1", "mw", "start", "--wait", "--time", "60")
     assert started.returncode == 0, started.stderr
-    wait("mw up on n1", lambda: avail(tb, "n1") == "up")
-    assert avail(tb, "n2") == "down"
+    wait("mw up on n1", lambda: avail(tb, "n1", "mw") == "up")
+    assert avail(tb, "n2", "mw") == "down"
 
     # monitoring: the process dies, the daemon restarts it (restart = 2)
     first = sh(tb, "n1", "cat /var/lib/ferry/db.pid").stdout.strip()
     sh(tb, "n1", f"kill {first}")
     wait("a new db process", lambda: sh(tb, "n1", "cat /var/lib/ferry/db.pid").stdout.strip()
-         not in ("", first) and avail(tb, "n1") == "up")  # fmt: skip
+         not in ("", first) and avail(tb, "n1", "mw") == "up")  # fmt: skip
 
     # config management: a change made on n1 reaches n2
     changed = ferry(tb, "n1", "mw", "set", "--kw", "DEFAULT.comment=managed by Ferry")
@@ -74,6 +68,6 @@ def test_middleware_service_status_monitoring_and_config(cluster: Testbed) -> No
 
     stopped = ferry(tb, "n1", "mw", "stop", "--wait", "--time", "60")
     assert stopped.returncode == 0, stopped.stderr
-    wait("mw down", lambda: avail(tb, "n1") == "down")
+    wait("mw down", lambda: avail(tb, "n1", "mw") == "down")
     time.sleep(3)  # an operator's stop freezes it: the daemon does not start it again
-    assert avail(tb, "n1") == "down" and avail(tb, "n2") == "down"
+    assert avail(tb, "n1", "mw") == "down" and avail(tb, "n2", "mw") == "down"

@@ -124,3 +124,23 @@ def test_get_raw_value_keeps_scope() -> None:
         "--config-dir", str(SEEDS / "uc1-failover"), "svc1", "get", "--kw", "fs#0.dev@nodes"
     )
     assert (result.code, result.out) == (0, "/dev/mapper/svc1.d0\n")
+
+
+def test_uc3_notices_a_flex_primary_that_never_runs(tmp_path: Path) -> None:
+    """Use case 3 as written: flex_target defaults to 1, so with the nodes-order placement
+    only n1 runs, and the flex primary n2 (the only sender) never does."""
+    text = (ROOT / "conf.d" / "uc3-flex-drp" / "svc1.conf").read_text()
+    (tmp_path / "svc1.conf").write_text(text)
+    code, issues = validate(tmp_path)
+    assert code == 0
+    notice = [i for i in issues if i["keyword"] == "flex_primary"]
+    assert len(notice) == 1 and notice[0]["severity"] == "notice"
+    assert "flex_primary n2 is not among the first flex_target (1) nodes (n1)" in str(
+        notice[0]["message"]
+    )
+    assert notice[0]["hint"] == "set flex_target = 2, or flex_primary = n1"
+    (tmp_path / "svc1.conf").write_text(
+        text.replace("flex_primary = n2\n", "flex_primary = n2\nflex_target = 2\n")
+    )
+    _, issues = validate(tmp_path)
+    assert not [i for i in issues if i["keyword"] == "flex_primary"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -14,6 +15,7 @@ from tests.testbed import Testbed
 REPO = Path(__file__).resolve().parents[2]
 FERRY = str(REPO / ".venv" / "bin" / "ferry")
 SEED_IMAGES = "google/pause opensvc/nginx:build5"
+NODES = ("n1", "n2", "n3")
 
 
 def ferry(
@@ -96,3 +98,27 @@ def wait(
             return time.monotonic() - started
         time.sleep(0.5)
     raise AssertionError(f"timed out after {limit}s waiting for {what}")
+
+
+def own_disk_cluster(base: Testbed, tag: str, config: str, image_nodes: tuple[str, ...]) -> Testbed:
+    """A testbed with daemons; svc1 created on n1 (it reaches the others, frozen there),
+    the images loaded into the service's engine on image_nodes."""
+    root = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
+    tb = Testbed(state_dir=f"{root}-{tag}", prefix=f"{base.prefix}{tag}-")
+    tb.up(shared=())
+    try:
+        tb.start_ferryd()
+        path = f"/tmp/ferry-{tag}-svc1.conf"  # /tmp is the host's: a name of this testbed
+        tb.exec("n1", "sh", "-c", f"cat > {path}", input=config, check=True)
+        created = ferry(tb, "n1", "svc1", "create", "--config", path)
+        sh(tb, "n1", f"rm -f {path}")
+        assert created.returncode == 0, created.stderr
+        for node in NODES:
+            assert sh(tb, node, "cat /etc/ferry/svc1.conf").stdout == config
+        for node in image_nodes:
+            load_seed_images(tb, node)
+            assert ferry(tb, node, "svc1", "stop", "--local", "--force").returncode == 0
+    except BaseException:
+        tb.down()
+        raise
+    return tb

@@ -7,7 +7,6 @@ activate DR with one command, give back."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -15,12 +14,13 @@ from typing import Any
 import pytest
 
 from tests.integration.ops import (
+    NODES,
     REPO,
     avail,
     check_dr_activated,
     ferry,
     http_status,
-    load_seed_images,
+    own_disk_cluster,
     sh,
     wait,
 )
@@ -28,7 +28,7 @@ from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
-NODES = ("n1", "n2", "n3")
+
 IPS = {"n1": "10.0.3.3", "n2": "10.0.3.4", "n3": "10.0.3.5"}
 UC2 = (REPO / "conf.d" / "seeds" / "uc2-flex" / "svc1.conf").read_text()
 UC3 = (
@@ -47,6 +47,12 @@ def up_on(tb: Testbed) -> set[str]:
     return {n for n in NODES if tb.alive(n) and avail(tb, n) == "up"}
 
 
+def data_mounts(tb: Testbed, node: str) -> list[str]:
+    """The mounts on /srv/svc1/data in node's mount namespace (their kernel mount ids)."""
+    done = sh(tb, node, "awk '$5 == \"/srv/svc1/data\" {print $1}' /proc/self/mountinfo")
+    return done.stdout.split()
+
+
 def cluster_view(tb: Testbed, node: str) -> dict[str, Any]:
     """svc1 across the cluster, as `ferry mon` on node shows it."""
     done = ferry(tb, node, "mon", "-o", "json", timeout=60)
@@ -54,31 +60,9 @@ def cluster_view(tb: Testbed, node: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout)["services"].get("svc1") or {})
 
 
-def created_on_n1(base: Testbed, tag: str, config: str, image_nodes: tuple[str, ...]) -> Testbed:
-    """A testbed with daemons; svc1 created on n1 (it reaches the others, frozen there),
-    the images loaded into the service's engine on image_nodes."""
-    root = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
-    tb = Testbed(state_dir=f"{root}-{tag}", prefix=f"{base.prefix}{tag}-")
-    tb.up(shared=())
-    try:
-        tb.start_ferryd()
-        tb.exec("n1", "sh", "-c", "cat > /tmp/svc1-e2e.conf", input=config, check=True)
-        created = ferry(tb, "n1", "svc1", "create", "--config", "/tmp/svc1-e2e.conf")
-        assert created.returncode == 0, created.stderr
-        for node in NODES:
-            assert sh(tb, node, "cat /etc/ferry/svc1.conf").stdout == config
-        for node in image_nodes:
-            load_seed_images(tb, node)
-            assert ferry(tb, node, "svc1", "stop", "--local", "--force").returncode == 0
-    except BaseException:
-        tb.down()
-        raise
-    return tb
-
-
 @pytest.fixture(scope="module")
 def uc2(testbed_session: Testbed) -> Iterator[Testbed]:
-    tb = created_on_n1(testbed_session, "e2", UC2, NODES)
+    tb = own_disk_cluster(testbed_session, "e2", UC2, NODES)
     try:
         yield tb
     finally:
@@ -122,7 +106,7 @@ def test_uc2_flex_on_three_nodes(uc2: Testbed) -> None:
 
 @pytest.fixture(scope="module")
 def uc3(testbed_session: Testbed) -> Iterator[Testbed]:
-    tb = created_on_n1(testbed_session, "e3", UC3, ("n1", "n2"))
+    tb = own_disk_cluster(testbed_session, "e3", UC3, ("n1", "n2"))
     try:
         yield tb
     finally:
@@ -149,6 +133,13 @@ def test_uc3_flex_with_dr_takeover_and_giveback(uc3: Testbed) -> None:
     n3 = status(tb, "n3")
     assert n3["avail"] != "up"
     assert {n3["resources"][r]["status"] for r in ("fs#0", "fs#1")} == {"stdby up"}
+    # unmounted by hand (checked in the same shell command, before the daemon can act),
+    # the daemon mounts it again, once
+    done = sh(tb, "n3", "umount /srv/svc1/data && ! mountpoint -q /srv/svc1/data")
+    assert done.returncode == 0, done.stderr
+    wait("n3's standby data fs back", lambda: len(data_mounts(tb, "n3")) > 0, 60)
+    assert len(data_mounts(tb, "n3")) == 1
+    assert status(tb, "n3")["resources"]["fs#1"]["status"] == "stdby up"
 
     # the scheduler replicates from the flex primary n2 (sync_schedule = @20s)
     sh(tb, "n2", "echo from-n2 > /srv/svc1/data/mark")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import REPO, ferry, install, load_seed_images, sh, sync
+from tests.integration.ops import FERRY, REPO, ferry, install, load_seed_images, sh, sync, wait
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -81,3 +81,42 @@ def test_a_leftover_receive_mount_is_cleared_at_start(uc3: Testbed) -> None:
     assert done.returncode == 0, done.stderr
     assert sh(tb, "n1", f"mountpoint -q '{receive}'").returncode != 0
     assert sh(tb, "n1", "mountpoint -q /srv/svc1/data").returncode == 0
+
+
+def test_kill_9_of_the_rsync_sender_midway(uc3: Testbed) -> None:
+    """The target keeps its previous copy, no rsync or ssh master outlives the sender, and
+    the next run completes."""
+    tb = uc3
+    sh(tb, "n2", "echo v1 > /srv/svc1/data/release")
+    assert sync(tb, "n2", "all", "--rid", "sync#1")[0] == 0
+    sh(
+        tb,
+        "n2",
+        "head -c 100M /dev/urandom > /srv/svc1/data/big && echo v2 > /srv/svc1/data/release",
+    )
+    progress = "/var/lib/ferry/services/svc1/sync/sync#1/progress.json"
+    sh(tb, "n2", f"rm -f '{progress}'")
+    tb.netem("n3", "rate", "40mbit")  # slow enough that the transfer is surely running
+    try:
+        proc = tb.popen("n2", FERRY, "svc1", "sync", "all", "--rid", "sync#1", "--local")
+        try:
+            wait(
+                "the transfer running",
+                lambda: sh(tb, "n2", f"test -s '{progress}'").returncode == 0,
+            )
+            proc.kill()
+        finally:
+            proc.wait(timeout=60)
+        wait(
+            "no rsync or ssh left on n2",
+            lambda: sh(tb, "n2", "pgrep -x rsync || pgrep -x ssh").stdout == "",
+            15,
+        )
+        assert sh(tb, "n3", "cat /srv/svc1/data/release").stdout == "v1\n"
+    finally:
+        tb.netem("n3", "off")
+    code, reports = sync(tb, "n2", "all", "--rid", "sync#1")
+    assert code == 0, reports
+    assert sh(tb, "n3", "cat /srv/svc1/data/release").stdout == "v2\n"
+    assert sh(tb, "n3", "stat -c %s /srv/svc1/data/big").stdout.strip() == str(100 * 1024 * 1024)
+    sh(tb, "n2", "rm -f /srv/svc1/data/big")

@@ -9,7 +9,9 @@ import logging
 import os
 import re
 import shutil
+import signal
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +121,7 @@ class Driver(SyncDriver):
             stderr=asyncio.subprocess.PIPE,
             stdin=asyncio.subprocess.DEVNULL,
             start_new_session=True,
+            preexec_fn=_die_with_parent(),
         )
         assert proc.stdout is not None and proc.stderr is not None
         output = bytearray()
@@ -213,6 +216,21 @@ class Driver(SyncDriver):
             await provider.unmount_at(path)
 
 
+def _die_with_parent() -> Callable[[], None]:
+    """A preexec_fn: the child gets SIGTERM when the sender dies, even by kill -9, so that
+    neither rsync nor the ssh master outlives the sync that started it. The library is
+    loaded here, in the parent: a forked child of a threaded process must not import."""
+    import ctypes
+
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+
+    def hook() -> None:
+        prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return hook
+
+
 class _SshMaster:
     """An ssh master connection (``ssh -M -N``) to a target, on a private socket."""
 
@@ -233,6 +251,7 @@ class _SshMaster:
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=_die_with_parent(),
             )
         except OSError:
             proc = None  # rsync's ssh connects by itself

@@ -44,6 +44,11 @@ def wire_bytes(stats: str) -> int:
 class Driver(SyncDriver):
     """Files replicated by rsync."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._probed: dict[str, dict[str, Any]] = {}
+        self._masters: dict[str, _SshMaster] = {}
+
     def label(self) -> str:
         return f"{' '.join(self.values['src'])} to {self.values['dst']} on {' '.join(self.pools)}"
 
@@ -64,11 +69,6 @@ class Driver(SyncDriver):
         if self.values.get("bwlimit"):
             base.append(f"--bwlimit={self.values['bwlimit']}")
         return [*base, f"--timeout={int(self.values['stall_timeout'])}", *extra]
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._probed: dict[str, dict[str, Any]] = {}
-        self._masters: dict[str, _SshMaster] = {}
 
     def _peer_argv(self, verb: str) -> list[str]:
         return self.remote_argv("sync", "rsync-peer", "--rid", self.rid, "--", verb)

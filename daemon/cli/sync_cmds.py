@@ -112,17 +112,20 @@ def docker_peer(args: argparse.Namespace, selector: str) -> int:
     """The target side of a docker sync, run by the sender over ssh: have or load."""
     import os
 
-    from daemon.sync.docker.driver import for_peer, peer_engine_url, peer_have
+    from daemon.sync.docker.driver import for_peer, peer_engine_url, peer_have, peer_release
 
     verb = args.passthrough[0] if args.passthrough else ""
     rids = _rids(args) or []
-    if verb not in ("have", "load") or len(rids) != 1:
-        raise UsageError("sync docker-peer --rid RID -- have|load")
+    if verb not in ("have", "load", "release") or len(rids) != 1:
+        raise UsageError("sync docker-peer --rid RID -- have|load|release")
     instance = _instances(args, selector)[0]
     driver = for_peer(instance.resources.get(rids[0]))
     try:
         if verb == "have":
             print(json.dumps(asyncio.run(peer_have(driver))))
+            return EXIT_OK
+        if verb == "release":
+            asyncio.run(peer_release(driver))
             return EXIT_OK
         url = asyncio.run(peer_engine_url(driver))
     except ResourceError as exc:

@@ -196,5 +196,11 @@ def test_uc3_flex_with_dr_takeover_and_giveback(uc3: Testbed) -> None:
         )
         assert mounts.stdout.split() == ["1", "0"], mounts.stdout
     assert http_status(tb, "n3", f"http://{IPS['n1']}/") == "200"
+    # the images went home too: through a receive mount of each node's engine filesystem,
+    # whose engine stopped again
+    for node in ("n1", "n2"):
+        stamp = f"/var/lib/ferry/services/svc1/sync/sync#0/sent/{node}.json"
+        assert json.loads(sh(tb, "n3", f"cat '{stamp}'").stdout)["target"] == node
+        assert sh(tb, node, "pgrep -f '[d]ata-root /var/lib/ferry/services/svc1/sync'").stdout == ""
     n3 = status(tb, "n3")
     assert n3["avail"] != "up" and n3["resources"]["fs#1"]["status"] == "stdby up"

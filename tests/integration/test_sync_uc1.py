@@ -228,8 +228,7 @@ def test_rsync_guards_target_running_and_dstfs(uc1: Testbed) -> None:
 
 def test_the_way_back_after_a_dr_activation_is_incremental(uc1: Testbed) -> None:
     """n3 runs the service (DR activated by hand here): its sync goes back to the primary
-    site's shared disk, incrementally, and the docker sync skips n1 whose engine cannot run
-    without its filesystem, saying so."""
+    site's shared disk, incrementally, and so do the images."""
     tb = uc1
     sh(tb, "n1", "echo from-primary > /srv/svc1/data/origin")
     assert sync(tb, "n1", "all")[0] == 0
@@ -242,9 +241,14 @@ def test_the_way_back_after_a_dr_activation_is_incremental(uc1: Testbed) -> None
         assert code == 0, [r["reason"] for r in reports]
         assert [r["target"] for r in reports] == ["n1", "n2"]
         assert all(r["mode"] == "incremental" for r in reports), reports
-        _, images = sync(tb, "n3", "all", "--rid", "sync#0")
-        assert images[0]["mode"] == "skipped"
-        assert "no engine for the service on n1" in images[0]["reason"]
+        # the images too: each primary node's engine filesystem is mounted for the
+        # receive (one node after the other: they share the disk), its engine started
+        # there, then stopped and unmounted
+        code, images = sync(tb, "n3", "all", "--rid", "sync#0")
+        assert code == 0, images
+        assert [(r["target"], r["ok"]) for r in images] == [("n1", True), ("n2", True)]
+        for node in ("n1", "n2"):
+            assert sh(tb, node, "grep -c receive /proc/self/mountinfo").stdout.strip() == "0"
     finally:
         assert ferry(tb, "n3", "svc1", "stop", "--local").returncode == 0
         assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0

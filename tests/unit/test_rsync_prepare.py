@@ -50,13 +50,13 @@ def driver(tmp_path: Path, fs_extra: str = "", dst: str = "/ferry-test-not-mount
     ("fs_extra", "dst", "running", "expected"),
     [
         # a standby provider found down is a fault to report, never worked around
-        ("standby = true", "/ferry-test-not-mounted/data", False, "is not a mounted filesystem"),
+        ("standby = true", "/ferry-test-not-mounted/data", False, "fs#1 is standby here"),
         # the service runs here: nothing is mounted for a receive
-        ("", "/ferry-test-not-mounted/data", True, "is not a mounted filesystem"),
+        ("", "/ferry-test-not-mounted/data", True, "the service is up here"),
         # dst outside dstfs: no rewriting into the provider
-        ("", "/elsewhere", False, "is not a mounted filesystem"),
+        ("", "/elsewhere", False, "no fs resource of the service holds /elsewhere"),
         # a provider that cannot be mounted: said so, with the resource
-        ("", "/ferry-test-not-mounted/data", False, "mounting fs#1 for the receive failed"),
+        ("", "/ferry-test-not-mounted/data", False, "mounting fs#1 on n1 for the receive failed"),
     ],
 )
 def test_prepare_gives_no_destination(
@@ -68,7 +68,10 @@ def test_prepare_gives_no_destination(
     answer = asyncio.run(sync.peer_prepare())
     assert answer["dest"] is None and answer["receive_mount"] is False
     assert expected in answer["dest_error"]
-    assert "n1" in answer["dest_error"]
+    assert (
+        "dstfs /ferry-test-not-mounted/data is not a mounted filesystem on n1 ("
+        in (answer["dest_error"])
+    )
     assert not Path(sync.receive_path()).is_mount()
 
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import tempfile
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,12 @@ from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
 from daemon.resources.container_docker.engine import API_TIMEOUT, Engine, EngineError, engine_for
 from daemon.service.status import Status
+from daemon.sync import receive
 from daemon.sync.base import SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
 from daemon.sync.progress import Progress
 from daemon.sync.transport import Peers
+from daemon.system import mounts
 from daemon.system.command import CommandError, run
 
 log = logging.getLogger("ferry.sync")
@@ -65,10 +68,12 @@ class Driver(SyncDriver):
         return refs
 
     _probed: dict[str, dict[str, Any]]
+    _receiving: set[str]  # targets that loaded through a receive mount: to release
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._probed = {}
+        self._receiving = set()
 
     def engine(self) -> Engine:
         return engine_for(self.state_dir, self.instance.value("DEFAULT", "docker_data_dir"))
@@ -123,7 +128,19 @@ class Driver(SyncDriver):
         except (ValueError, KeyError, TypeError) as exc:
             raise ResourceError(f"{target}: unreadable answer: {exc}") from None
         self._probed[target] = data
+        if data.get("receive_mount"):
+            self._receiving.add(target)
         return data
+
+    async def finish_target(self, target: str, peers: Peers) -> None:
+        """Stop the engine started on a receive mount of the target, and unmount it."""
+        if target not in self._receiving:
+            return
+        self._receiving.discard(target)
+        result = await peers.run(target, self._peer_argv("release"), timeout=PEER_TIMEOUT)
+        if not result.ok:
+            log.warning("%s %s: %s: release failed: %s", self.instance.name, self.rid, target,
+                        result.stderr.strip()[-300:])  # fmt: skip
 
     async def check_target(self, target: str, peers: Peers) -> None:
         error = (self._probed.get(target) or {}).get("engine_error")
@@ -236,15 +253,23 @@ class Driver(SyncDriver):
 async def peer_have(driver: Driver) -> dict[str, Any]:
     """Target side: the instance status, and the images and layer chains of the engine.
 
-    When the engine for the service cannot run here (its filesystem is not mounted), the
-    answer says so in ``engine_error``, and the sender skips this target with that reason.
+    When the engine for the service cannot run here because its filesystem is not
+    mounted (the primary nodes, on the way back after a DR activation), that filesystem
+    is mounted for the receive (daemon/sync/receive.py) and the service's engine runs on
+    it until release. When that cannot be either, the answer says why in
+    ``engine_error``, and the sender skips this target with that reason.
     """
     state = (await driver.instance.status()).as_dict()
     engine = driver.engine()
+    receiving = False
     try:
         await engine.ensure_started()
     except EngineError as exc:
-        return {"images": [], "chains": [], "engine_error": str(exc), **state}
+        received, why = await _receive_engine(driver, state["resources"])
+        if received is None:
+            error = f"{exc} ({why})" if why else str(exc)
+            return {"images": [], "chains": [], "engine_error": error, **state}
+        engine, receiving = received, True
     images: list[str] = []
     chains: set[str] = set()
     async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
@@ -252,17 +277,61 @@ async def peer_have(driver: Driver) -> dict[str, Any]:
             data = await docker.images.inspect(summary["Id"])
             images.append(data["Id"])
             chains.update(chain_ids(data["RootFS"].get("Layers") or []))
-    return {"images": images, "chains": sorted(chains), **state}
+    return {"images": images, "chains": sorted(chains), "receive_mount": receiving, **state}
+
+
+def _data_dir(driver: Driver) -> str:
+    return str(driver.instance.value("DEFAULT", "docker_data_dir") or "")
+
+
+async def _receive_engine(driver: Driver, resources: dict[str, Any]) -> tuple[Engine | None, str]:
+    """The service's engine on a receive mount of its data dir's filesystem, started."""
+    data_dir = _data_dir(driver)
+    fs = receive.provider(driver, data_dir) if data_dir else None
+    if fs is None or mounts.mounted_at(fs.mnt) is not None:
+        return None, ""  # nothing to mount, or mounted already: the error stands
+    path, why = await receive.mount_for(driver, data_dir, fs, resources)
+    if path is None:
+        return None, why
+    engine = replace(driver.engine(), data_root=path)
+    try:
+        await engine.ensure_started()
+    except EngineError as exc:
+        await receive.release(driver, fs)
+        return None, f"on the receive mount: {exc}"
+    return engine, ""
+
+
+def _engine_here(driver: Driver) -> Engine:
+    """The service's engine, on the receive mount while there is one."""
+    data_dir = _data_dir(driver)
+    fs = receive.provider(driver, data_dir) if data_dir else None
+    if fs is None or not receive.mounted(driver):
+        return driver.engine()
+    rel = os.path.relpath(os.path.normpath(data_dir), fs.mnt)
+    return replace(driver.engine(), data_root=os.path.normpath(
+        os.path.join(receive.receive_path(driver), rel)))  # fmt: skip
 
 
 async def peer_engine_url(driver: Driver) -> str:
     """Target side: the engine to load into, started when needed."""
-    engine = driver.engine()
+    engine = _engine_here(driver)
     try:
         await engine.ensure_started()
     except EngineError as exc:
         raise ResourceError(str(exc)) from None
     return str(engine.url)
+
+
+async def peer_release(driver: Driver) -> None:
+    """Target side: stop the engine of a receive mount, then unmount it."""
+    if not receive.mounted(driver):
+        return
+    try:
+        await _engine_here(driver).stop()
+    except EngineError as exc:
+        raise ResourceError(str(exc)) from None
+    await receive.release(driver, receive.provider(driver, _data_dir(driver)))
 
 
 def for_peer(driver: object) -> Driver:

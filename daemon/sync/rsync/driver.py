@@ -17,7 +17,7 @@ from typing import Any
 
 from daemon.resources.base import ResourceError
 from daemon.resources.fs.driver import Driver as FsDriver
-from daemon.sync import plan
+from daemon.sync import receive
 from daemon.sync.base import GUARD_TIMEOUT, SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.progress import Progress
 from daemon.sync.transport import Peers
@@ -155,65 +155,44 @@ class Driver(SyncDriver):
     # Target side (ferry SVC sync rsync-peer --rid RID -- prepare|release, over ssh) ----------
 
     def receive_path(self) -> str:
-        return str(self.sync_dir / "receive")
+        return receive.receive_path(self)
 
     def dstfs_provider(self) -> FsDriver | None:
         """The service's fs resource mounted at dstfs on this node, if any."""
-        dstfs = os.path.normpath(str(self.values["dstfs"]))
-        for resource in self.instance.resources.values():
-            if isinstance(resource, FsDriver) and not resource.disabled and resource.mnt == dstfs:
-                return resource
-        return None
+        found = receive.provider(self, str(self.values["dstfs"]))
+        return found if found is not None and found.mnt == self._dstfs() else None
+
+    def _dstfs(self) -> str:
+        return os.path.normpath(str(self.values["dstfs"]))
 
     async def peer_prepare(self) -> dict[str, Any]:
         """Where rsync may write here, with this instance's status (the sender's guard).
 
-        Without ``dstfs``: ``dst``. With it mounted: ``dst``. With it not mounted while the
-        service is down here (the way back after a DR activation: the primary nodes' data
-        filesystems are not mounted), the service's fs resource for ``dstfs`` is mounted at
-        a private path for the receive, and ``dst`` is rewritten into it; release unmounts
-        it. A standby provider not mounted, or anything else: no destination, and why."""
+        Without ``dstfs``, or with it mounted: ``dst``. Not mounted: through a receive
+        mount of the fs resource for ``dstfs`` (daemon/sync/receive.py), ``dst``
+        rewritten into it, when ``dst`` is inside ``dstfs``; else no destination, and why.
+        Never into the root filesystem."""
         state = (await self.instance.status()).as_dict()
         dst = str(self.values["dst"])
         answer: dict[str, Any] = {**state, "dest": dst, "receive_mount": False}
-        if not self.values.get("dstfs"):
+        if not self.values.get("dstfs") or mounts.mounted_at(self._dstfs()) is not None:
             return answer
-        dstfs = os.path.normpath(str(self.values["dstfs"]))
-        if mounts.mounted_at(dstfs) is not None:
-            return answer
-        provider = self.dstfs_provider()
-        inside = Path(os.path.normpath(dst)).is_relative_to(dstfs)
-        # A standby provider should be mounted already (the daemon keeps it up): its being
-        # down is a fault to report, not to work around.
-        usable = provider is not None and not provider.standby and inside
-        if provider is None or not usable or plan.target_refusal(state["resources"]):
+        inside = Path(os.path.normpath(dst)).is_relative_to(self._dstfs())
+        fs = self.dstfs_provider() if inside else None
+        dest, why = await receive.mount_for(self, dst, fs, state["resources"])
+        if dest is None:
             answer["dest"] = None
             answer["dest_error"] = (
-                f"dstfs {dstfs} is not a mounted filesystem on {self.instance.node}: "
-                "not writing into its root filesystem"
+                f"dstfs {self._dstfs()} is not a mounted filesystem on {self.instance.node}"
+                f" ({why}): not writing into its root filesystem"
             )
             return answer
-        try:
-            await provider.mount_at(self.receive_path())
-        except ResourceError as exc:
-            answer["dest"] = None
-            answer["dest_error"] = (
-                f"dstfs {dstfs} is not mounted on {self.instance.node}, and mounting "
-                f"{provider.rid} for the receive failed: {exc}"
-            )
-            return answer
-        rel = os.path.relpath(os.path.normpath(dst), dstfs)
-        dest = os.path.normpath(os.path.join(self.receive_path(), rel))
         answer.update(dest=dest + ("/" if dst.endswith("/") else ""), receive_mount=True)
-        log.info("%s %s: %s mounted at %s for a receive", self.instance.name, self.rid,
-                 provider.rid, self.receive_path())  # fmt: skip
         return answer
 
     async def peer_release(self) -> None:
-        path = self.receive_path()
-        provider = self.dstfs_provider() if self.values.get("dstfs") else None
-        if provider is not None and mounts.mounted_at(path) is not None:
-            await provider.unmount_at(path)
+        if self.values.get("dstfs"):
+            await receive.release(self, self.dstfs_provider())
 
 
 def _die_with_parent() -> Callable[[], None]:

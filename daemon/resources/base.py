@@ -93,3 +93,8 @@ class Resource(ABC):
     def start_after(self) -> str:
         """The rid this resource must start right after, or '' for the group order."""
         return ""
+
+    async def clear_leftovers(self) -> None:
+        """Called on every resource before an instance start: undo what an interrupted
+        operation left that would stand in the start's way (a sync's receive mount)."""
+        return None

@@ -239,6 +239,11 @@ class Instance:
         self._refuse_disabled()
         action = "startstandby" if standby_only else "start"
         async with action_lock(self.state_dir, action, lock_wait):
+            for resource in self.resources.values():
+                try:
+                    await resource.clear_leftovers()
+                except (ResourceError, OSError) as exc:
+                    raise ActionError(f"{resource.rid}: {exc}") from None
             started: list[Resource] = []
             for resource in self._select(rids):
                 if resource.disabled or (standby_only and not resource.standby):

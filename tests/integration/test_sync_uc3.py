@@ -4,12 +4,23 @@ n1, also running the service, refuses to send and says why."""
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.ops import FERRY, REPO, ferry, install, load_seed_images, sh, sync, wait
+from tests.integration.ops import (
+    FERRY,
+    REPO,
+    ferry,
+    install,
+    load_seed_images,
+    sh,
+    status,
+    sync,
+    wait,
+)
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -69,18 +80,33 @@ def test_dstfs_is_checked_on_the_target(uc3: Testbed) -> None:
         assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
 
 
-def test_a_leftover_receive_mount_is_cleared_at_start(uc3: Testbed) -> None:
-    """A receive mount (the way back after DR) left behind by a killed transfer does not
-    keep the service from starting: the start unmounts it first."""
+def receive_mounts(tb: Testbed, node: str) -> set[str]:
+    """The sync resources with a receive mount on node."""
+    pattern = "^/var/lib/ferry/services/svc1/sync/.*/receive$"
+    script = f"awk '$5 ~ \"{pattern}\" {{print $5}}' /proc/self/mountinfo"
+    return {path.split("/")[-2] for path in sh(tb, node, script).stdout.split()}
+
+
+def test_leftovers_of_an_interrupted_receive_are_cleared_at_start(uc3: Testbed) -> None:
+    """A sender killed between its calls leaves receive mounts (and, for images, the
+    service's engine running on one) on a primary node where the service is down: they
+    do not keep the service from starting there, the start clears them first."""
     tb = uc3
-    receive = "/var/lib/ferry/services/svc1/sync/sync#1/receive"
     assert ferry(tb, "n1", "svc1", "stop", "--local").returncode == 0
-    sh(tb, "n1", f"mkdir -p '{receive}' && mount -o subvol=data /dev/mapper/svc1.d0 '{receive}'")
-    assert sh(tb, "n1", f"mountpoint -q '{receive}'").returncode == 0
+    # what a sender's first calls do on the target (prepare, have), never released
+    for words in (("rsync-peer", "sync#1", "prepare"), ("docker-peer", "sync#0", "have")):
+        done = ferry(tb, "n1", "svc1", "sync", words[0], "--rid", words[1], "--", words[2])
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["receive_mount"] is True
+    assert receive_mounts(tb, "n1") == {"sync#0", "sync#1"}
+    assert sh(tb, "n1", "pgrep -f '[d]ata-root /var/lib/ferry/services/svc1/sync'").stdout
     done = ferry(tb, "n1", "svc1", "start", "--local")
     assert done.returncode == 0, done.stderr
-    assert sh(tb, "n1", f"mountpoint -q '{receive}'").returncode != 0
+    assert receive_mounts(tb, "n1") == set()
+    assert sh(tb, "n1", "grep -c /receive /proc/self/mountinfo").stdout.strip() == "0"
+    assert sh(tb, "n1", "pgrep -f '[d]ata-root /var/lib/ferry/services/svc1/sync'").stdout == ""
     assert sh(tb, "n1", "mountpoint -q /srv/svc1/data").returncode == 0
+    assert status(tb, "n1")["avail"] == "up"
 
 
 def test_kill_9_of_the_rsync_sender_midway(uc3: Testbed) -> None:

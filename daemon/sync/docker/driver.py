@@ -132,6 +132,9 @@ class Driver(SyncDriver):
             self._receiving.add(target)
         return data
 
+    async def clear_leftovers(self) -> None:
+        await peer_release(self)  # the engine and receive mount of a killed transfer
+
     async def finish_target(self, target: str, peers: Peers) -> None:
         """Stop the engine started on a receive mount of the target, and unmount it."""
         if target not in self._receiving:

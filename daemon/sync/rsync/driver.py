@@ -194,6 +194,9 @@ class Driver(SyncDriver):
         if self.values.get("dstfs"):
             await receive.release(self, self.dstfs_provider())
 
+    async def clear_leftovers(self) -> None:
+        await self.peer_release()  # the receive mount of a killed transfer
+
 
 def _die_with_parent() -> Callable[[], None]:
     """A preexec_fn: the child gets SIGTERM when the sender dies, even by kill -9, so that

@@ -8,9 +8,7 @@ import json
 import logging
 import os
 import re
-import shutil
 import signal
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -79,7 +77,7 @@ class Driver(SyncDriver):
         Meanwhile an ssh master connection to the target opens, which rsync's ssh then
         reuses: its connection set-up overlaps the guard instead of following it."""
         if target not in self._masters:
-            self._masters[target] = await _SshMaster.open(target)
+            self._masters[target] = await _SshMaster.open(target, self.sync_dir / "ssh")
         result = await peers.run(target, self._peer_argv("prepare"), timeout=GUARD_TIMEOUT)
         if not result.ok:
             raise ResourceError(f"{target}: {result.stderr.strip()[-300:] or 'prepare failed'}")
@@ -146,8 +144,10 @@ class Driver(SyncDriver):
 
     def _ssh(self, target: str) -> str:
         master = self._masters.get(target)
+        if master is None or master.proc is None:
+            return SSH
         # Without a master listening on the socket (yet), ssh connects by itself.
-        return f"{SSH} -o ControlPath={master.socket}" if master is not None else SSH
+        return f"{SSH} -o ControlPath={master.socket}"
 
     def _destination(self, target: str) -> str:
         return str((self._probed.get(target) or {}).get("dest") or self.values["dst"])
@@ -214,18 +214,21 @@ def _die_with_parent() -> Callable[[], None]:
 
 
 class _SshMaster:
-    """An ssh master connection (``ssh -M -N``) to a target, on a private socket."""
+    """An ssh master connection (``ssh -M -N``) to a target, its control socket in the
+    resource's sync dir (one at a time there: one sync per resource, targets in turn; a
+    socket left by a killed sync is removed at the next open)."""
 
-    def __init__(self, proc: asyncio.subprocess.Process | None, directory: str) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process | None, socket: Path) -> None:
         self.proc = proc
-        self.directory = directory
-        self.socket = os.path.join(directory, "m")
+        self.socket = socket
 
     @classmethod
-    async def open(cls, target: str) -> _SshMaster:
-        directory = tempfile.mkdtemp(prefix="ferry-ssh-")  # short: a socket path is <108 bytes
+    async def open(cls, target: str, socket: Path) -> _SshMaster:
+        socket.unlink(missing_ok=True)
+        if len(str(socket)) > 100:  # a unix socket path is < 108 bytes
+            return cls(None, socket)  # rsync's ssh connects by itself
         argv = [*SSH.split(), "-M", "-N", "-o", "ControlPersist=no",
-                "-o", f"ControlPath={directory}/m", f"root@{target}"]  # fmt: skip
+                "-o", f"ControlPath={socket}", f"root@{target}"]  # fmt: skip
         try:
             proc = await asyncio.create_subprocess_exec(
                 *argv,
@@ -236,13 +239,13 @@ class _SshMaster:
                 preexec_fn=_die_with_parent(),
             )
         except OSError:
-            proc = None  # rsync's ssh connects by itself
-        return cls(proc, directory)
+            proc = None
+        return cls(proc, socket)
 
     async def close(self) -> None:
         if self.proc is not None:
             await kill(self.proc)
-        shutil.rmtree(self.directory, ignore_errors=True)
+        self.socket.unlink(missing_ok=True)
 
 
 def for_peer(driver: object) -> Driver:

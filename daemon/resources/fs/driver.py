@@ -90,29 +90,19 @@ class Driver(Resource):
             if self._ours(current, rdev):
                 return
             raise ResourceError(f"mount point {self.mnt} is occupied by {current.source}")
-        await self.mount_at(self.mnt, rdev, clear_receive=True)
+        await self.mount_at(self.mnt, rdev)
 
-    def is_receive_mount(self, path: str) -> bool:
-        """A mount made for a sync receive (<state dir>/sync/<rid>/receive), see
-        daemon/sync/rsync: never in use by the service, cleared before a start."""
-        return path.startswith(f"{self.state_dir / 'sync'}/") and path.endswith("/receive")
-
-    async def mount_at(
-        self, path: str, rdev: int | None = None, clear_receive: bool = False
-    ) -> None:
-        """Mount dev with mnt_opt at path (nothing to do when it is there already). A mount
-        of it elsewhere is an error, except, with clear_receive (the service's start), a
-        leftover receive mount, unmounted first."""
+    async def mount_at(self, path: str, rdev: int | None = None) -> None:
+        """Mount dev with mnt_opt at path (nothing to do when it is there already); a mount
+        of it elsewhere is an error (a sync's leftover receive mount is released before a
+        start: Resource.clear_leftovers)."""
         rdev = rdev or await self._rdev()
         current = mounts.mounted_at(path)
         if current is not None and self._ours(current, rdev):
             return
         for mount in mounts.mounts():
-            if not self._ours(mount, rdev) or mount.target == path:
-                continue
-            if not (clear_receive and self.is_receive_mount(mount.target)):
+            if self._ours(mount, rdev) and mount.target != path:
                 raise ResourceError(f"{self.dev} is already mounted at {mount.target}")
-            await self.unmount_at(mount.target)
         os.makedirs(path, exist_ok=True)
         argv = ["mount"]
         if self.values.get("type"):

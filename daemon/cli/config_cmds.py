@@ -170,9 +170,7 @@ def _edit(args: argparse.Namespace, selector: str, setting: bool) -> int:
     if not path.exists():
         raise ActionFailed(f"no such service: {path} does not exist")
     context = _context(args)
-    original = ini.load(path)
-    before = _error_keys(original, context)
-    doc = original
+    doc = ini.load(path)
     for item in args.kw:
         section, key, value = _split_kw(item)
         if setting and value is None:
@@ -187,10 +185,13 @@ def _edit(args: argparse.Namespace, selector: str, setting: bool) -> int:
             else ini.without_value(doc, section, key)
         )
         doc = ini.parse(text, str(path))
-    issues = validate(ServiceConfig(doc, context=context))
-    new_errors = [i for i in issues if i.severity.value == "error" and _issue_key(i) not in before]
-    if new_errors:
-        raise ConfigError(new_errors)
+    # A config with errors is never installed (SPEC 2.1), whether the errors are new or were
+    # there before; an edit that repairs every error is accepted, so a broken file can be fixed.
+    errors = [
+        i for i in validate(ServiceConfig(doc, context=context)) if i.severity.value == "error"
+    ]
+    if errors:
+        raise ConfigError(errors)
     install(args, path, doc.text())
     return EXIT_OK
 
@@ -240,22 +241,13 @@ def create(args: argparse.Namespace, selector: str) -> int:
     return EXIT_OK
 
 
-def _issue_key(issue: ConfigIssue) -> tuple[str, str, str, str]:
-    return (issue.section, issue.keyword, issue.message, issue.node)
-
-
-def _error_keys(doc: ini.Document, context: EvalContext) -> set[tuple[str, str, str, str]]:
-    issues = validate(ServiceConfig(doc, context=context))
-    return {_issue_key(i) for i in issues if i.severity.value == "error"}
-
-
 def set_keyword(args: argparse.Namespace, selector: str) -> int:
-    """Set keywords; refused, with nothing written, when it adds a configuration error."""
+    """Set keywords; refused, with nothing written, when the result has a configuration error."""
     return _edit(args, selector, setting=True)
 
 
 def unset_keyword(args: argparse.Namespace, selector: str) -> int:
-    """Remove keywords; refused, with nothing written, when it adds a configuration error."""
+    """Remove keywords; refused, with nothing written, when the result has a configuration error."""
     return _edit(args, selector, setting=False)
 
 

@@ -390,7 +390,7 @@ class ServiceConfig:
             return self._default(section, keyword)
         found = self.find_entry(section, name, node)
         try:
-            return keyword.convert(text)
+            converted = keyword.convert(text)
         except ValueError as exc:
             entry = found[1] if found else None
             raise ConfigError(
@@ -408,6 +408,9 @@ class ServiceConfig:
                     )
                 ]
             ) from None
+        if section == "DEFAULT" and name == "flex_max":  # SPEC 2.5: clamp max to >= min
+            return max(converted, self.value("DEFAULT", "flex_min", node))
+        return converted
 
     def text(
         self, section: str, name: str, node: str, unknown: list[str] | None = None

@@ -51,6 +51,13 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "no_nodes_value": (2, "[DEFAULT] nodes: no node"),
 }
 
+# The few cases where one problem is legitimately reported on several lines, each located:
+# name -> (line, start of the words after the location) of every line after the first.
+FURTHER_LINES: dict[str, list[tuple[int, str]]] = {
+    # a loop involves every keyword in it; each one is unusable and reported where it is set
+    "reference_loop": [(6, "[fs#0] mnt: reference loop: fs#0.mnt -> fs#0.dev -> fs#0.mnt")],
+}
+
 GENERATED: dict[str, tuple[bytes, int, str]] = {
     "empty": (b"", 0, "file is empty"),
     "blank_lines": (b"\n\n   \n", 0, "file is empty"),
@@ -86,6 +93,10 @@ def test_broken_config(name: str, tmp_path: Path) -> None:
     first = errors[0]
     assert first.startswith(f"{tmp_path}/svc.conf:{line} "), first
     assert words in first, first
+    more = [f"{tmp_path}/svc.conf:{n} {w}" for n, w in FURTHER_LINES.get(name, [])]
+    assert len(errors) == 1 + len(more), errors
+    for error, start in zip(errors[1:], more, strict=True):
+        assert error.startswith(start), error
     assert "Traceback" not in "\n".join(errors)
 
 
@@ -102,13 +113,53 @@ def test_generated_broken_input(name: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("name", ["typo_keyword", "bad_candidate", "reference_loop"])
-def test_broken_config_refuses_other_actions(name: str, tmp_path: Path) -> None:
-    """A config with errors is never acted upon: set refuses and writes nothing."""
+def test_broken_config_is_not_evaluated(name: str, tmp_path: Path) -> None:
+    """A config with errors is never acted upon: print config --eval refuses with the error."""
     data = (CORPUS / f"{name}.conf").read_bytes()
     (tmp_path / "svc.conf").write_bytes(data)
+    line, words = EXPECTED[name]
     result = ferry("--config-dir", str(tmp_path), "svc", "print", "config", "--eval")
     assert result.code == 2
+    assert result.out == ""
+    assert result.err.startswith(f"{tmp_path}/svc.conf:{line} "), result.err
+    assert words in result.err
     assert (tmp_path / "svc.conf").read_bytes() == data
+
+
+@pytest.mark.parametrize(
+    ("name", "kw"),
+    [
+        ("typo_keyword", "DEFAULT.orchestrate=ha"),
+        ("bad_candidate", "DEFAULT.placement=spread"),
+        ("reference_loop", "DEFAULT.orchestrate=ha"),
+        ("missing_required", "DEFAULT.orchestrate=ha"),
+        ("unknown_reference", "DEFAULT.comment=x"),
+    ],
+)
+def test_set_refuses_on_a_broken_config(name: str, kw: str, tmp_path: Path) -> None:
+    """A set that leaves the config broken installs nothing: exit 2, the error, file untouched."""
+    data = (CORPUS / f"{name}.conf").read_bytes()
+    (tmp_path / "svc.conf").write_bytes(data)
+    _, words = EXPECTED[name]
+    result = ferry("--config-dir", str(tmp_path), "svc", "set", "--kw", kw, "--local")
+    assert result.code == 2, result
+    # located in the refused text (the new DEFAULT line shifts what follows)
+    assert result.err.startswith(f"{tmp_path}/svc.conf:"), result.err
+    assert words in result.err
+    assert (tmp_path / "svc.conf").read_bytes() == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["svc.conf"]
+
+
+def test_set_that_fixes_a_broken_config_is_accepted(tmp_path: Path) -> None:
+    """Refusing broken results must not lock the user out: a set that repairs it is written."""
+    data = (CORPUS / "bad_candidate.conf").read_bytes()
+    (tmp_path / "svc.conf").write_bytes(data)
+    result = ferry(
+        "--config-dir", str(tmp_path), "svc", "set", "--kw", "DEFAULT.orchestrate=ha", "--local"
+    )
+    assert result.code == 0, result.err
+    assert (tmp_path / "svc.conf").read_bytes() == data.replace(b"= always", b"= ha")
+    assert ferry("--config-dir", str(tmp_path), "svc", "validate", "config").code == 0
 
 
 def test_missing_service(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from daemon.config.ini import parse
@@ -55,38 +55,49 @@ def test_pick_scoped_table(present: dict[str, str], node: str, winner: str | Non
     assert (found[1] if found else None) == winner
 
 
-SCOPES = ["n1", "n2", "n3", "nodes", "drpnodes", "flex_primary", "drp_flex_primary", ""]
+NODES = ("n1", "n2")
+DRPNODES = ("n3", "n4")
+ENCAPNODES = ("e1", "e2")
+EVALUATED = (*NODES, *DRPNODES, *ENCAPNODES, "n9")  # n9: in no list, only kw@n9 or kw apply
+# Every scope of SPEC 2.3: kw@<node> for each node, the five group words, and plain kw ("").
+SCOPES = [
+    *EVALUATED,
+    "nodes",
+    "drpnodes",
+    "encapnodes",
+    "flex_primary",
+    "drp_flex_primary",
+    "",
+]
 
 
-def expected_winner(present: set[str], node: str) -> str | None:
+def expected_winner(present: set[str], node: str, flex_primary: str, drp_flex_primary: str) -> str:
     """The rule written independently of the implementation: the SPEC's list, in order."""
-    facts = {
-        "nodes": node in ("n1", "n2"),
-        "drpnodes": node == "n3",
-        "flex_primary": node == "n2",
-        "drp_flex_primary": node == "n3",
-    }
-    if node in present:
-        return node
-    for scope in ("nodes", "drpnodes", "flex_primary", "drp_flex_primary"):
-        if scope in present and facts[scope]:
+    applies = [
+        (node, True),
+        ("nodes", node in NODES),
+        ("drpnodes", node in DRPNODES),
+        ("encapnodes", node in ENCAPNODES),
+        ("flex_primary", node == flex_primary),
+        ("drp_flex_primary", node == drp_flex_primary),
+        ("", True),
+    ]
+    for scope, holds in applies:
+        if holds and scope in present:
             return scope
-    return "" if "" in present else None
+    return "none"
 
 
-@given(
-    present=st.sets(st.sampled_from(SCOPES)),
-    node=st.sampled_from(["n1", "n2", "n3"]),
-)
-def test_scoping_property_through_a_real_config(present: set[str], node: str) -> None:
-    """Random placements of a keyword across the scopes: the evaluated value names the winner."""
+def scoped_config(present: set[str], flex_primary: str, drp_flex_primary: str) -> ServiceConfig:
+    """A real service whose fs#0.dev is set once per present scope, the value naming it."""
     lines = [
         "[DEFAULT]",
-        "nodes = n1 n2",
-        "drpnodes = n3",
+        f"nodes = {' '.join(NODES)}",
+        f"drpnodes = {' '.join(DRPNODES)}",
+        f"encapnodes = {' '.join(ENCAPNODES)}",
         "topology = flex",
-        "flex_primary = n2",
-        "drp_flex_primary = n3",
+        f"flex_primary = {flex_primary}",
+        f"drp_flex_primary = {drp_flex_primary}",
         "[fs#0]",
         "mnt = /srv",
     ]
@@ -95,9 +106,54 @@ def test_scoping_property_through_a_real_config(present: set[str], node: str) ->
         lines.append(f"{key} = /dev/{scope or 'plain'}")
     svc = ServiceConfig(parse("\n".join(lines) + "\n", "p.conf"), context=EvalContext("n1"))
     assert svc.errors == []
-    winner = expected_winner(present, node)
+    return svc
+
+
+def winner_of(svc: ServiceConfig, node: str) -> str:
     value = svc.value("fs#0", "dev", node)
-    assert value == (None if winner is None else f"/dev/{winner or 'plain'}")
+    if value is None:
+        return "none"
+    assert value.startswith("/dev/")
+    name = value.removeprefix("/dev/")
+    return "" if name == "plain" else name
+
+
+@settings(max_examples=500)
+@given(
+    present=st.sets(st.sampled_from(SCOPES)),
+    node=st.sampled_from(EVALUATED),
+    flex_primary=st.sampled_from(NODES),
+    drp_flex_primary=st.sampled_from(DRPNODES),
+)
+def test_scoping_property_through_a_real_config(
+    present: set[str], node: str, flex_primary: str, drp_flex_primary: str
+) -> None:
+    """Random placements of a keyword across the seven scopes, evaluated for a random node
+    (site, DRP, encap or unlisted) with random flex primaries: the value names the winner."""
+    svc = scoped_config(present, flex_primary, drp_flex_primary)
+    assert winner_of(svc, node) == expected_winner(present, node, flex_primary, drp_flex_primary)
+
+
+@pytest.mark.parametrize(
+    ("node", "precedence"),
+    [
+        ("n1", ["n1", "nodes", "flex_primary", ""]),
+        ("n2", ["n2", "nodes", ""]),
+        ("n3", ["n3", "drpnodes", "drp_flex_primary", ""]),
+        ("n4", ["n4", "drpnodes", ""]),
+        ("e1", ["e1", "encapnodes", ""]),
+        ("e2", ["e2", "encapnodes", ""]),
+        ("n9", ["n9", ""]),
+    ],
+)
+def test_peeling_every_scope_off_follows_the_spec_order(node: str, precedence: list[str]) -> None:
+    """All seven scopes set at once; removing the winner each time walks SPEC 2.3's list."""
+    present = set(SCOPES)
+    seen = []
+    while (winner := winner_of(scoped_config(present, "n1", "n3"), node)) != "none":
+        seen.append(winner)
+        present.discard(winner)
+    assert seen == precedence
 
 
 def test_impersonation_changes_only_the_node() -> None:

@@ -31,14 +31,14 @@ from daemon.actions import ActionLogCapture, ActionRunner, ActionStore
 from daemon.api.app import build_app
 from daemon.api.auth import TokenStore
 from daemon.api.context import ApiContext, ApiMetrics
-from daemon.api.tls import ensure_node_tls, server_context
+from daemon.api.tls import TlsError, ensure_node_tls, server_context
 from daemon.cluster.actions import ClusterActions
 from daemon.cluster.heartbeat import Heartbeat
 from daemon.cluster.monitor import Monitor
 from daemon.cluster.quorum import ArbitratorPoller
 from daemon.cluster.state import ClusterState
 from daemon.events import EventBus
-from daemon.metrics import Registry, Sample, declare_sync_families
+from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync_gauges
 from daemon.node.config import NodeConfig
 from daemon.node.services import NodeServices
 from daemon.scheduler.component import Scheduler
@@ -249,7 +249,9 @@ class Daemon:
                 if (e := ctx.services.cached(n)) is not None
             ],
         )
-        declare_sync_families(registry)
+        register_sync_gauges(registry, ctx.services)
+        if ctx.cluster is not None:
+            register_peer_gauges(registry, ctx.cluster)
 
     def build(self) -> ApiContext:
         """Assemble the components (no listener yet)."""
@@ -344,9 +346,12 @@ class Daemon:
         if self.tcp:
             ssl_ctx = None
             if node.tls:
-                files = ensure_node_tls(
-                    self.var_dir, node.name, self.config.cluster.name, [node.listen_addr]
-                )
+                try:
+                    files = ensure_node_tls(
+                        self.var_dir, node.name, self.config.cluster.name, [node.listen_addr]
+                    )
+                except TlsError as exc:
+                    raise DaemonError(str(exc)) from None
                 ssl_ctx = server_context(files)
             site = web.TCPSite(
                 self._runner, node.listen_addr, node.listen_port, ssl_context=ssl_ctx

@@ -2,16 +2,27 @@
 
 A :class:`Registry` holds families: counters and histograms updated by the
 daemon as things happen, gauges computed at scrape time by a callback (the
-owner of the data answers), and families declared with no samples yet (sync
-metrics, filled by the sync issue).
+owner of the data answers), and families declared with no samples yet.
+
+The sync families (per service, sync resource and target: last success, data
+age, bytes and duration of the last success, running) are read at scrape time
+from the stamps and progress files the sync drivers write (``daemon/sync``); the
+peer families (alive, frozen per node) from the cluster state's snapshot.
 """
 
 from __future__ import annotations
 
 import bisect
+import functools
 import math
+import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from daemon.cluster.state import ClusterState
+    from daemon.node.services import NodeServices
 
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[dict[str, str], float]
@@ -151,6 +162,11 @@ class Registry:
     def gauge(self, name: str, help: str, collect: Callable[[], Iterable[Sample]]) -> None:
         self._add(CallbackGauge(name, "gauge", help, collect))
 
+    def collects(self, name: str) -> bool:
+        """Is name registered with an owner (not only declared)?"""
+        family = self._families.get(name)
+        return family is not None and type(family) is not Family
+
     def declare(self, name: str, kind: str, help: str) -> None:
         """A family with no samples yet (its owner arrives later)."""
         self._add(Family(name, kind, help))
@@ -162,20 +178,144 @@ class Registry:
         return "\n".join(lines) + "\n"
 
 
-# Sync metric families: declared now so dashboards can be written; the sync issue fills them.
+# ---------------------------------------------------------------------- sync and peers
+
 SYNC_FAMILIES = (
     (
         "ferry_sync_last_success_timestamp_seconds",
-        "gauge",
-        "Start time of the last successful transfer, per service, resource and target.",
+        "Start time of the last successful transfer (the data is as old as this).",
     ),
-    ("ferry_sync_data_age_seconds", "gauge", "Age of the data on the target."),
-    ("ferry_sync_bytes", "counter", "Bytes moved by sync transfers."),
-    ("ferry_sync_duration_seconds", "histogram", "Duration of sync transfers."),
-    ("ferry_sync_failures", "counter", "Failed sync transfers."),
+    ("ferry_sync_data_age_seconds", "Age of the data on the target: now minus that start time."),
+    ("ferry_sync_last_bytes", "Bytes moved by the last successful transfer."),
+    ("ferry_sync_last_duration_seconds", "Duration of the last successful transfer."),
+    ("ferry_sync_running", "1 while a transfer to the target runs, else 0 (sending side)."),
 )
+PEER_FAMILIES = (
+    ("ferry_cluster_node_alive", "1 when the node is alive as this node sees it, else 0."),
+    ("ferry_cluster_node_frozen", "1 when the node is frozen (no automatic action), else 0."),
+)
+SYNC_CACHE_SECONDS = 1.0  # one scrape reads the stamps once for all its families
 
 
-def declare_sync_families(registry: Registry) -> None:
-    for name, kind, help in SYNC_FAMILIES:
-        registry.declare(name, kind, help)
+@dataclass(frozen=True)
+class SyncRow:
+    """One sync resource and target as this node knows it.
+
+    A sending row (``source`` = this node) per target of the resource, with the
+    stamp of the last success to it and whether a transfer to it runs now; a
+    receiving row (``target`` = this node) when this node holds a received stamp.
+    """
+
+    service: str
+    rid: str
+    source: str
+    target: str
+    started: float | None = None
+    bytes: int | None = None
+    seconds: float | None = None
+    running: bool | None = None  # None on a receiving row
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {"service": self.service, "rid": self.rid, "source": self.source,
+                "target": self.target}  # fmt: skip
+
+
+def sync_rows(services: NodeServices) -> list[SyncRow]:
+    """Every sync resource of the services installed here, from its stamps and progress file."""
+    from daemon.config.errors import ConfigError
+    from daemon.node.services import UnknownService
+    from daemon.service.loader import NotAnInstance
+    from daemon.sync import stamps
+    from daemon.sync.base import SyncDriver
+    from daemon.sync.progress import running_transfer
+
+    rows: list[SyncRow] = []
+    for name in services.names():
+        try:
+            instance = services.instance(name)
+        except (UnknownService, ConfigError, NotAnInstance, OSError, ValueError):
+            continue  # not a service of this node, or broken: its status says so
+        node = instance.node
+        for resource in instance.resources.values():
+            if not isinstance(resource, SyncDriver) or resource.disabled:
+                continue
+            rid = resource.rid
+            running = running_transfer(resource.sync_dir / "progress.json")
+            moving = str(running.get("target")) if running else None
+            for target, stamp in resource.last_success().items():
+                row = SyncRow(name, rid, node, target, running=moving == target)
+                if stamp is not None:
+                    row = replace(row, started=stamp.started, bytes=stamp.bytes,
+                                  seconds=stamp.seconds)  # fmt: skip
+                rows.append(row)
+            received = stamps.read(stamps.received_path(resource.state_dir, rid))
+            if received is not None:
+                rows.append(SyncRow(name, rid, received.source, node, received.started,
+                                    received.bytes, received.seconds))  # fmt: skip
+    return rows
+
+
+class _SyncView:
+    """The sync rows, read at most once per SYNC_CACHE_SECONDS."""
+
+    def __init__(self, read: Callable[[], list[SyncRow]], clock: Callable[[], float]) -> None:
+        self.read = read
+        self.clock = clock
+        self._rows: list[SyncRow] = []
+        self._at: float | None = None
+
+    def rows(self) -> list[SyncRow]:
+        now = time.monotonic()
+        if self._at is None or now - self._at >= SYNC_CACHE_SECONDS:
+            self._rows, self._at = self.read(), now
+        return self._rows
+
+    def samples(self, family: str) -> list[Sample]:
+        out: list[Sample] = []
+        for row in self.rows():
+            if family == "ferry_sync_running":
+                if row.running is not None:
+                    out.append((row.labels, 1.0 if row.running else 0.0))
+                continue
+            if row.started is None:
+                continue  # never succeeded: no time, age, size or duration to tell
+            value = {
+                "ferry_sync_last_success_timestamp_seconds": row.started,
+                "ferry_sync_data_age_seconds": max(0.0, self.clock() - row.started),
+                "ferry_sync_last_bytes": float(row.bytes or 0),
+                "ferry_sync_last_duration_seconds": float(row.seconds or 0.0),
+            }[family]
+            out.append((row.labels, value))
+        return out
+
+
+def register_sync_gauges(
+    registry: Registry, services: NodeServices, clock: Callable[[], float] = time.time
+) -> None:
+    """Fill the sync families from the stamps and progress files of this node's services.
+
+    A second call is a no-op.
+    """
+    if registry.collects(SYNC_FAMILIES[0][0]):
+        return
+    view = _SyncView(lambda: sync_rows(services), clock)
+    for name, help in SYNC_FAMILIES:
+        registry.gauge(name, help, functools.partial(view.samples, name))
+
+
+def peer_samples(state: ClusterState, field_name: str) -> list[Sample]:
+    """One sample per node of the cluster state (this node included): alive or frozen, 0/1."""
+    nodes = state.snapshot.nodes
+    return [
+        ({"node": name}, 1.0 if getattr(info, field_name) else 0.0)
+        for name, info in sorted(nodes.items())
+    ]
+
+
+def register_peer_gauges(registry: Registry, state: ClusterState) -> None:
+    """Per node of the cluster: alive and frozen, from the cluster state's snapshot."""
+    if registry.collects(PEER_FAMILIES[0][0]):
+        return
+    for (name, help), field_name in zip(PEER_FAMILIES, ("alive", "frozen"), strict=True):
+        registry.gauge(name, help, functools.partial(peer_samples, state, field_name))

@@ -4,29 +4,44 @@
 signs a node's certificate with it, usable as server and as client certificate:
 peers authenticate to each other with it (mutual TLS). Keys are EC P-256, stored
 mode 0600 under ``<var dir>/tls``; every file is written atomically.
+
+Joining: on the node holding the CA, ``write_bundle`` packs a node's certificate,
+key and the CA certificate (``ferry cluster issue``); on the new node,
+``install_bundle`` checks and installs it (``ferry cluster join``). A joined node
+has no ``ca.key``: ``ensure_node_tls`` keeps its installed certificate and never
+makes a CA of its own.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import ssl
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+log = logging.getLogger("ferry.tls")
 
 CA_DAYS = 3650
 NODE_DAYS = 825
 RENEW_BEFORE = dt.timedelta(days=30)
 NODE_UNIT = "node"  # organizational unit that marks a node certificate
+INIT_MARK = "ca.init"  # present when the CA was made by `ferry cluster init` (not ferryd's own)
+
+
+class TlsError(ValueError):
+    """TLS material is missing, does not fit, or cannot be made here; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -71,10 +86,20 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def init_cluster_ca(var_dir: Path, cluster_name: str = "default") -> Path:
-    """Create the cluster CA under ``<var dir>/tls`` unless it exists; return its certificate."""
+def has_ca(var_dir: Path) -> bool:
+    """Does this node hold a CA it can sign with (certificate and key)?"""
     files = tls_files(var_dir)
-    if files.ca_cert.exists() and files.ca_key.exists():
+    return files.ca_cert.exists() and files.ca_key.exists()
+
+
+def init_cluster_ca(var_dir: Path, cluster_name: str = "default", *, force: bool = False) -> Path:
+    """Create the cluster CA under ``<var dir>/tls`` unless it exists; return its certificate.
+
+    With ``force`` a new CA replaces the existing one (certificates it signed stop
+    being trusted by nodes that install the new ``ca.crt``).
+    """
+    files = tls_files(var_dir)
+    if not force and has_ca(var_dir):
         return files.ca_cert
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
@@ -115,11 +140,60 @@ def init_cluster_ca(var_dir: Path, cluster_name: str = "default") -> Path:
     return files.ca_cert
 
 
+def ca_name(path: Path) -> str:
+    """The CA certificate's common name, for messages."""
+    try:
+        return _common_name(x509.load_pem_x509_certificate(path.read_bytes())) or "?"
+    except (OSError, ValueError):
+        return "?"
+
+
+@dataclass(frozen=True)
+class InitResult:
+    ca_cert: Path
+    ca_key: Path
+    node_cert: Path
+    node_key: Path
+    replaced: bool  # an existing CA was replaced (--force)
+
+
+def init_cluster(
+    var_dir: Path,
+    cluster_name: str,
+    node: str,
+    addresses: Iterable[str] = (),
+    *,
+    force: bool = False,
+) -> InitResult:
+    """``ferry cluster init``: a new cluster CA and this node's certificate signed by it.
+
+    Refuses (TlsError) when this node already has a CA certificate, its own or a
+    joined one, unless ``force``.
+    """
+    files = tls_files(var_dir)
+    existed = files.ca_cert.exists()
+    if existed and not force:
+        kind = "holds the CA" if files.ca_key.exists() else "joined the CA"
+        raise TlsError(
+            f"{files.ca_cert.parent}: this node already {kind} {ca_name(files.ca_cert)!r}; "
+            "--force makes a new one (certificates of the old one stop being trusted)"
+        )
+    init_cluster_ca(var_dir, cluster_name, force=True)
+    _write_private(files.ca_key.parent / INIT_MARK, f"{cluster_name}\n".encode(), 0o600)
+    cert, key = issue_node_cert(var_dir, node, addresses)
+    return InitResult(files.ca_cert, files.ca_key, cert, key, existed)
+
+
 def _load_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    if not files.ca_key.exists():
+        raise TlsError(
+            f"{files.ca_key}: no CA key on this node: certificates are issued on the node "
+            "where 'ferry cluster init' ran"
+        )
     cert = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     key = serialization.load_pem_private_key(files.ca_key.read_bytes(), password=None)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise ValueError(f"{files.ca_key}: not an EC private key")
+        raise TlsError(f"{files.ca_key}: not an EC private key")
     return cert, key
 
 
@@ -190,40 +264,264 @@ def issue_node_cert(
     return cert_path, key_path
 
 
-def _needs_new_cert(files: TlsFiles, node: str, addresses: Iterable[str]) -> bool:
+def _common_name(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else ""
+
+
+def _unit(cert: x509.Certificate) -> str:
+    units = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATIONAL_UNIT_NAME)
+    return str(units[0].value) if units else ""
+
+
+def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(ca)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def cert_problem(cert: x509.Certificate, ca: x509.Certificate, node: str) -> str:
+    """Why cert is not a valid node certificate of ca for node; '' when it is."""
+    if not _signed_by(cert, ca):
+        return "not signed by the cluster CA"
+    if _unit(cert) != NODE_UNIT:
+        return "not a node certificate (OU is not 'node')"
+    name = _common_name(cert)
+    if name != node:
+        return f"made for node {name!r}, this node is {node!r}"
+    now = _now()
+    if cert.not_valid_after_utc <= now:
+        return f"expired on {cert.not_valid_after_utc:%Y-%m-%d}"
+    if cert.not_valid_before_utc > now + dt.timedelta(minutes=5):
+        return f"not valid before {cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    return ""
+
+
+def missing_names(cert: x509.Certificate, node: str, addresses: Iterable[str]) -> set[str]:
+    """The names and addresses of the node (see _alt_names) its certificate does not carry."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        present: set[str] = set()
+    else:
+        present = {str(v) for v in san.get_values_for_type(x509.IPAddress)}
+        present |= set(san.get_values_for_type(x509.DNSName))
+    wanted = {str(n.value) for n in _alt_names(node, addresses)}
+    return wanted - present
+
+
+def _installed_problem(files: TlsFiles, node: str, addresses: Iterable[str]) -> str:
+    """Why this node's certificate must be replaced; '' when it fits."""
     if not (files.node_cert.exists() and files.node_key.exists()):
-        return True
+        return "no node certificate"
     try:
         cert = x509.load_pem_x509_certificate(files.node_cert.read_bytes())
         ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
     except ValueError:
-        return True
-    if cert.issuer != ca.subject:
-        return True
-    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    if not names or names[0].value != node:
-        return True
+        return "unreadable certificate"
+    problem = cert_problem(cert, ca, node)
+    if problem:
+        return problem
     if cert.not_valid_after_utc - _now() < RENEW_BEFORE:
-        return True
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return True
-    present = {str(v) for v in san.get_values_for_type(x509.IPAddress)}
-    present |= set(san.get_values_for_type(x509.DNSName))
-    wanted = {str(n.value) for n in _alt_names(node, addresses)}
-    return not wanted <= present
+        return f"expires on {cert.not_valid_after_utc:%Y-%m-%d}"
+    missing = missing_names(cert, node, addresses)
+    if missing:
+        return f"does not name {', '.join(sorted(missing))}"
+    return ""
 
 
 def ensure_node_tls(
     var_dir: Path, node: str, cluster_name: str, addresses: Iterable[str] = ()
 ) -> TlsFiles:
-    """The CA and this node's certificate, made on first start and renewed when stale."""
+    """The CA and this node's certificate, made on first start and renewed when stale.
+
+    A node with no TLS material at all makes its own CA (the zero-configuration
+    single-node cluster). A node holding the CA key (re)issues its certificate when
+    it no longer fits. A joined node (``ca.crt`` without ``ca.key``) keeps the
+    certificate it was given while it is valid, warning when it should be replaced;
+    without a valid one it raises :class:`TlsError`.
+    """
     addresses = list(addresses)
-    init_cluster_ca(var_dir, cluster_name)
     files = tls_files(var_dir)
-    if _needs_new_cert(files, node, addresses):
+    if not files.ca_cert.exists():
+        init_cluster_ca(var_dir, cluster_name)
+    problem = _installed_problem(files, node, addresses)
+    if not problem:
+        return files
+    if files.ca_key.exists():
         issue_node_cert(var_dir, node, addresses)
+        return files
+    hint = f"run 'ferry cluster issue {node}' on the CA node, then 'ferry cluster join BUNDLE' here"
+    try:
+        cert = x509.load_pem_x509_certificate(files.node_cert.read_bytes())
+        ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    except (OSError, ValueError):
+        pass
+    else:
+        if files.node_key.exists() and not cert_problem(cert, ca, node):
+            # Still valid, only expiring soon or missing a name: keep serving with it.
+            log.warning("%s %s: %s", files.node_cert, problem, hint)
+            return files
+    raise TlsError(f"{files.node_cert}: {problem}; this node holds no CA key: {hint}")
+
+
+# ---------------------------------------------------------------------- join bundles
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What a node needs to join: its certificate and key, and the cluster CA certificate."""
+
+    node: str
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+    ca: x509.Certificate
+
+    def check(self, node: str) -> None:
+        """Raise TlsError unless this is a valid bundle for node."""
+        try:
+            constraints = self.ca.extensions.get_extension_for_class(x509.BasicConstraints).value
+        except x509.ExtensionNotFound:
+            constraints = None
+        if constraints is None or not constraints.ca or not _signed_by(self.ca, self.ca):
+            raise TlsError("the bundled ca.crt is not a CA certificate")
+        problem = cert_problem(self.cert, self.ca, node)
+        if problem:
+            raise TlsError(f"the bundled certificate is {problem}")
+        if _public_der(self.key.public_key()) != _public_der(self.cert.public_key()):
+            raise TlsError("the bundled key does not match the bundled certificate")
+
+
+def _public_der(key: Any) -> bytes:
+    return bytes(
+        key.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def write_bundle(
+    var_dir: Path,
+    node: str,
+    out: Path,
+    addresses: Iterable[str] = (),
+    kind: Literal["dir", "pem"] = "dir",
+    days: int = NODE_DAYS,
+) -> list[Path]:
+    """Issue node's certificate and write it with its key and ``ca.crt``; return the paths.
+
+    ``dir``: ``out/<node>.crt``, ``out/<node>.key`` (0600) and ``out/ca.crt``.
+    ``pem``: one file (0600) holding the node certificate, its key, then the CA certificate.
+    """
+    files = tls_files(var_dir)
+    _load_ca(files)  # fail before writing anything when this node cannot sign
+    if kind == "pem":
+        with tempfile.TemporaryDirectory() as tmp:
+            cert_path, key_path = issue_node_cert(var_dir, node, addresses, Path(tmp), days)
+            data = cert_path.read_bytes() + key_path.read_bytes() + files.ca_cert.read_bytes()
+        _write_private(out, data, 0o600)
+        return [out]
+    out.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert_path, key_path = issue_node_cert(var_dir, node, addresses, out, days)
+    ca_path = out / "ca.crt"
+    _write_private(ca_path, files.ca_cert.read_bytes(), 0o644)
+    return [cert_path, key_path, ca_path]
+
+
+def _load_key(data: bytes, where: Path) -> ec.EllipticCurvePrivateKey:
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except (ValueError, TypeError):
+        raise TlsError(f"{where}: not a readable private key") from None
+    if not isinstance(key, ec.EllipticCurvePrivateKey):
+        raise TlsError(f"{where}: not an EC private key")
+    return key
+
+
+def _load_certs(data: bytes, where: Path) -> list[x509.Certificate]:
+    try:
+        return x509.load_pem_x509_certificates(data)
+    except ValueError:
+        raise TlsError(f"{where}: no readable certificate") from None
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def read_bundle(path: Path, node: str) -> Bundle:
+    """Read a bundle made by :func:`write_bundle` (a directory or one PEM file) for node."""
+    if path.is_dir():
+        ca_path = path / "ca.crt"
+        if not ca_path.is_file():
+            raise TlsError(f"{path}: no ca.crt in the bundle")
+        cert_path, key_path = path / f"{node}.crt", path / f"{node}.key"
+        if not cert_path.is_file():
+            others = sorted(p.stem for p in path.glob("*.crt") if p.name != "ca.crt")
+            if others:
+                raise TlsError(f"{path}: a bundle for {', '.join(others)}, this node is {node!r}")
+            raise TlsError(f"{path}: no {node}.crt in the bundle")
+        if not key_path.is_file():
+            raise TlsError(f"{path}: no {node}.key in the bundle")
+        cas = _load_certs(ca_path.read_bytes(), ca_path)
+        certs = _load_certs(cert_path.read_bytes(), cert_path)
+        key = _load_key(key_path.read_bytes(), key_path)
+        if len(cas) != 1 or len(certs) != 1:
+            raise TlsError(f"{path}: ca.crt and {node}.crt must hold one certificate each")
+        ca, cert = cas[0], certs[0]
+    elif path.is_file():
+        data = path.read_bytes()
+        certs = _load_certs(data, path)
+        cas = [c for c in certs if _is_ca(c)]
+        leaves = [c for c in certs if not _is_ca(c)]
+        if len(cas) != 1 or len(leaves) != 1:
+            raise TlsError(f"{path}: expected one node certificate, its key and the CA certificate")
+        key = _load_key(data, path)
+        ca, cert = cas[0], leaves[0]
+    else:
+        raise TlsError(f"{path}: no such bundle (a directory or a .pem file)")
+    return Bundle(_common_name(cert), cert, key, ca)
+
+
+def install_bundle(var_dir: Path, bundle: Bundle, node: str, *, force: bool = False) -> TlsFiles:
+    """Install a checked bundle as this node's TLS material; nothing is written on error.
+
+    A CA key this node holds for another CA is dropped (it no longer matches ``ca.crt``);
+    one made by ``ferry cluster init`` is kept unless ``force``: it may be a cluster's CA.
+    """
+    bundle.check(node)
+    files = tls_files(var_dir)
+    mark = files.ca_key.parent / INIT_MARK
+    drop_key = False
+    if files.ca_key.exists():
+        try:
+            own = _load_key(files.ca_key.read_bytes(), files.ca_key)
+            same = _public_der(own.public_key()) == _public_der(bundle.ca.public_key())
+        except TlsError:
+            same = False
+        if not same:
+            if mark.exists() and not force:
+                raise TlsError(
+                    f"{files.ca_key} is the key of a CA made by 'ferry cluster init'; joining "
+                    "another CA drops it: use --force"
+                )
+            drop_key = True
+    if drop_key:
+        # First, so that a crash midway never leaves a key signing for the wrong ca.crt.
+        files.ca_key.unlink()
+        mark.unlink(missing_ok=True)
+    _write_private(files.node_key, _key_pem(bundle.key), 0o600)
+    _write_private(files.node_cert, _pem(bundle.cert), 0o644)
+    _write_private(files.ca_cert, _pem(bundle.ca), 0o644)
     return files
 
 

@@ -15,7 +15,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from daemon.cli import config_cmds, daemon_cmds, instance_cmds, sync_cmds
+from daemon.cli import cluster_cmds, config_cmds, daemon_cmds, instance_cmds, sync_cmds
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.config.errors import ConfigError, closest
 from daemon.config.store import SelectorError
@@ -165,7 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ferry",
         description="Ferry cluster agent. ferry <selector> <action words> [options]; "
-        "ferry doc [KEYWORD].",
+        "ferry doc [KEYWORD]; ferry cluster init|issue NODE|join BUNDLE.",
         epilog="service actions: " + "; ".join(" ".join(a.words) for a in SERVICE_ACTIONS),
     )
     parser.add_argument(
@@ -188,7 +188,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--local", action="store_true", help="act on this node directly")
     parser.add_argument("--rid", action="append", default=[], help="only these resources")
-    parser.add_argument("--force", action="store_true", help="stop: also standby resources")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="stop: also standby resources; cluster init/issue/join: replace what exists",
+    )
     parser.add_argument("--target", action="append", default=[], help="sync: only these nodes")
     parser.add_argument(
         "--lock-wait",
@@ -205,7 +209,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", metavar="URL", help="a remote ferryd (https://node:7443)")
     parser.add_argument("--token", metavar="TOKEN", help="bearer token for --server")
     parser.add_argument("--role", choices=("root", "operator", "guest"), help="token create")
-    parser.add_argument("--name", help="token create/revoke: the token's name")
+    parser.add_argument(
+        "--name", help="token create/revoke: the token's name; cluster init: the cluster's"
+    )
+    parser.add_argument("--out", metavar="DIR|FILE.pem", help="cluster issue: the join bundle")
+    parser.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        metavar="ADDR",
+        help="cluster init/issue: an extra address (IP or DNS name) in the node's certificate",
+    )
     parser.add_argument("--markdown", action="store_true", help="doc: the reference as markdown")
     parser.add_argument("--api", action="store_true", help="doc: the API reference as markdown")
     parser.add_argument("--openapi", action="store_true", help="doc: the OpenAPI document")
@@ -264,6 +278,7 @@ def run(argv: Sequence[str]) -> int:
         "daemon": daemon_cmds.daemon_command,
         "token": daemon_cmds.token_command,
         "mon": daemon_cmds.mon_command,
+        "cluster": cluster_cmds.cluster_command,
     }
     if args.selector in node_commands:
         return node_commands[args.selector](args)

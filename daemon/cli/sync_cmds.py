@@ -117,12 +117,12 @@ def docker_peer(args: argparse.Namespace, selector: str) -> int:
     verb = args.passthrough[0] if args.passthrough else ""
     rids = _rids(args) or []
     if verb not in ("have", "load", "release") or len(rids) != 1:
-        raise UsageError("sync docker-peer --rid RID -- have|load|release")
+        raise UsageError("sync docker-peer --rid RID -- have SENDER|load|release")
     instance = _instances(args, selector)[0]
     driver = for_peer(instance.resources.get(rids[0]))
     try:
         if verb == "have":
-            print(json.dumps(asyncio.run(peer_have(driver))))
+            print(json.dumps(asyncio.run(peer_have(driver, _sender(args)))))
             return EXIT_OK
         if verb == "release":
             asyncio.run(peer_release(driver))
@@ -136,6 +136,11 @@ def docker_peer(args: argparse.Namespace, selector: str) -> int:
     return EXIT_FAILED  # not reached
 
 
+def _sender(args: argparse.Namespace) -> str:
+    """The sending node, after the verb (receive mounts are made only for the other site)."""
+    return str(args.passthrough[1]) if len(args.passthrough) > 1 else ""
+
+
 def rsync_peer(args: argparse.Namespace, selector: str) -> int:
     """The target side of an rsync sync, run by the sender over ssh: prepare or release."""
     from daemon.sync.rsync.driver import for_peer
@@ -143,12 +148,12 @@ def rsync_peer(args: argparse.Namespace, selector: str) -> int:
     verb = args.passthrough[0] if args.passthrough else ""
     rids = _rids(args) or []
     if verb not in ("prepare", "release") or len(rids) != 1:
-        raise UsageError("sync rsync-peer --rid RID -- prepare|release")
+        raise UsageError("sync rsync-peer --rid RID -- prepare SENDER|release")
     instance = _instances(args, selector)[0]
     driver = for_peer(instance.resources.get(rids[0]))
     try:
         if verb == "prepare":
-            print(json.dumps(asyncio.run(driver.peer_prepare())))
+            print(json.dumps(asyncio.run(driver.peer_prepare(_sender(args)))))
         else:
             asyncio.run(driver.peer_release())
     except ResourceError as exc:

@@ -30,6 +30,7 @@ log = logging.getLogger("ferry.sync")
 
 GUARD_TIMEOUT = 60.0
 SYNC_LOCK_WAIT = 120.0
+WATCH_EVERY = 1.0  # how often a running transfer is checked for progress and reported
 
 
 class SyncRefused(Exception):
@@ -182,7 +183,7 @@ class SyncDriver(Resource):
             return reports
 
     def _one_at_a_time(self) -> _SyncLock:
-        return _SyncLock(self.sync_dir / "lock", self.rid)
+        return _SyncLock(self.sync_dir / "lock", self.rid, SYNC_LOCK_WAIT)
 
     async def _sync_target(self, target: str, full: bool, peers: Peers) -> TargetReport:
         try:
@@ -229,7 +230,7 @@ class SyncDriver(Resource):
         try:
             async with asyncio.timeout(timeout):
                 while True:
-                    done, _ = await asyncio.wait({task}, timeout=1.0)
+                    done, _ = await asyncio.wait({task}, timeout=WATCH_EVERY)
                     if done:
                         return task.result()
                     if self.progress_reporter is not None:
@@ -248,12 +249,17 @@ class SyncDriver(Resource):
                     pass
 
     async def _guard(self, target: str, peers: Peers) -> None:
-        """Refuse to write into a target that runs the service or whose state is unknown."""
-        resources: dict[str, dict[str, object]] | None
+        """Refuse to write into a target that runs the service or whose state is unknown,
+        saying why it is unknown (unreachable over ssh, or an unreadable answer)."""
         try:
             resources = dict((await self.probe(target, peers))["resources"])
-        except (TransportError, ResourceError, ValueError, KeyError, TypeError):
-            resources = None
+        except TransportError as exc:
+            raise TransferSkipped(
+                f"{target} unreachable over ssh: {exc.detail or exc}; "
+                "its state is unknown: not sending"
+            ) from None
+        except (ResourceError, ValueError, KeyError, TypeError) as exc:
+            raise TransferSkipped(f"{plan.target_refusal(None)} ({exc})") from None
         refusal = plan.target_refusal(resources)
         if refusal:
             raise TransferSkipped(refusal)
@@ -322,19 +328,22 @@ class _SyncLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
         deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip() or "?"
-                    os.close(self.fd)
-                    raise SyncRefused(
-                        f"a sync of {self.rid} is already running (pid {holder}); "
-                        f"waited {self.wait:g}s"
-                    ) from None
-                await asyncio.sleep(0.2)
+        try:
+            while True:
+                try:
+                    fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        holder = os.pread(self.fd, 64, 0).decode(errors="replace").strip()
+                        raise SyncRefused(
+                            f"a sync of {self.rid} is already running (pid {holder or '?'}); "
+                            f"waited {self.wait:g}s"
+                        ) from None
+                    await asyncio.sleep(0.2)
+        except BaseException:  # refused, or cancelled while waiting
+            os.close(self.fd)
+            raise
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, str(os.getpid()).encode(), 0)
         return self
@@ -346,11 +355,14 @@ class _SyncLock:
 
 
 def _running_text(data: dict[str, object]) -> str:
+    """What status says of a running transfer: bytes (of ~total), rate, ETA."""
     from daemon.sync.progress import human_bytes
 
     text = f"{data.get('target')}: {human_bytes(float(str(data.get('bytes', 0))))}"
+    if data.get("total"):
+        text += f" of ~{human_bytes(float(str(data['total'])))}"
     if data.get("rate"):
         text += f", {human_bytes(float(str(data['rate'])))}/s"
     if data.get("eta") is not None:
-        text += f", ETA {data['eta']}s"
+        text += f", ETA {float(str(data['eta'])):.0f}s"
     return text

@@ -43,6 +43,16 @@ def targets(
     return out
 
 
+def same_site(members: Membership, a: str, b: str) -> bool:
+    """Are nodes a and b on one site (both primary nodes, or both DR nodes)?
+
+    Nodes of one site may share a disk: a receive mount there could mount a filesystem
+    that the sender has mounted, from another machine (see daemon/sync/receive.py)."""
+    return (a in members.nodes and b in members.nodes) or (
+        a in members.drpnodes and b in members.drpnodes
+    )
+
+
 def sender_refusal(members: Membership, topology: str, local: str, local_up: bool) -> str:
     """Why this node must not send, or '' when it may.
 

@@ -21,6 +21,14 @@ def human_bytes(count: float) -> str:
     return f"{count:.1f} GiB"
 
 
+def total_from_percent(moved: int, percent: int) -> int | None:
+    """The size a transfer's percentage implies (moved is percent % of it); None at 0 %,
+    which says nothing. An estimate: as coarse as the percentage is."""
+    if percent <= 0:
+        return None
+    return max(moved, moved * 100 // min(percent, 100))
+
+
 @dataclass
 class Progress:
     """Bytes moved by one transfer; ``total`` is an estimate when known."""
@@ -40,7 +48,10 @@ class Progress:
         self.last_change = time.monotonic()
         self.publish()
 
-    def set(self, moved: int) -> None:
+    def set(self, moved: int, percent: int | None = None) -> None:
+        """Bytes moved so far; with the transfer's own percentage, the total estimated."""
+        if percent is not None:
+            self.total = total_from_percent(moved, percent) or self.total
         if moved > self.moved:
             self.add(moved - self.moved)
 

@@ -5,8 +5,10 @@ service is down and its filesystems (not standby there) are not mounted. The tar
 mounts the service's fs resource that holds the destination at a private path, the
 *receive mount* (``<state dir>/sync/<rid>/receive``), the sender writes through it, and
 release unmounts it. Only when the service is down on the target (the sender's guard
-rule, checked here too) and the fs resource is not standby: a standby filesystem found
-down is a fault to report, not to work around. The fs resource's start clears a receive
+rule, checked here too), the fs resource is not standby (a standby filesystem found
+down is a fault to report, not to work around) and the sender is on the other site:
+nodes of one site may share the disk, and a second machine mounting a filesystem that
+the sender has mounted would corrupt it. The fs resource's start clears a receive
 mount left by a killed transfer.
 """
 
@@ -41,13 +43,19 @@ def provider(sync: SyncDriver, path: str) -> FsDriver | None:
 
 
 async def mount_for(
-    sync: SyncDriver, path: str, fs: FsDriver | None, resources: dict[str, Any]
+    sync: SyncDriver, path: str, fs: FsDriver | None, resources: dict[str, Any], sender: str
 ) -> tuple[str | None, str]:
     """Mount fs for a receive into path: (path rewritten into the receive mount, '') or
-    (None, why not). ``resources`` is this instance's status (the guard)."""
+    (None, why not). ``resources`` is this instance's status (the guard), ``sender`` the
+    node that sends."""
     node = sync.instance.node
     if fs is None:
         return None, f"no fs resource of the service holds {path}"
+    if not sender or plan.same_site(sync.instance.config.members, sender, node):
+        return None, (
+            f"{sender or 'the sender'} and {node} are on one site, where disks may be "
+            f"shared: {fs.rid} is mounted for a receive only from the other site"
+        )
     if fs.standby:
         return None, f"{fs.rid} is standby here, kept mounted by the daemon, and it is down"
     if plan.target_refusal(resources):

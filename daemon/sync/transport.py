@@ -18,7 +18,14 @@ CHUNK = 256 * 1024
 
 
 class TransportError(Exception):
-    """A peer cannot be reached, or a remote command failed."""
+    """A peer cannot be reached, or a remote command failed.
+
+    ``detail`` is the bare cause (the ssh error, the timeout), for messages that name the
+    peer and the command their own way."""
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 @dataclass(frozen=True)
@@ -62,7 +69,8 @@ class Peers:
                     keepalive_count_max=3,
                 )
             except (OSError, asyncssh.Error, TimeoutError) as exc:
-                raise TransportError(f"cannot reach {node} over ssh: {exc}") from None
+                detail = _cause(exc)
+                raise TransportError(f"cannot reach {node} over ssh: {detail}", detail) from None
             self._conns[node] = conn
             return conn
 
@@ -77,9 +85,11 @@ class Peers:
             async with asyncio.timeout(timeout):
                 done = await conn.run(quote(argv), input=input, encoding=None, check=False)
         except TimeoutError:
-            raise TransportError(f"{node}: {quote(argv)} timed out after {timeout:g}s") from None
+            detail = f"timed out after {timeout:g}s"
+            raise TransportError(f"{node}: {quote(argv)}: {detail}", detail) from None
         except (OSError, asyncssh.Error) as exc:
-            raise TransportError(f"{node}: {quote(argv)}: {exc}") from None
+            detail = _cause(exc)
+            raise TransportError(f"{node}: {quote(argv)}: {detail}", detail) from None
         return RemoteResult(
             done.returncode if done.returncode is not None else -1,
             _text(done.stdout),
@@ -100,7 +110,8 @@ class Peers:
         try:
             process = await conn.create_process(quote(argv), encoding=None)
         except (OSError, asyncssh.Error) as exc:
-            raise TransportError(f"{node}: cannot start {quote(argv)}: {exc}") from None
+            detail = _cause(exc)
+            raise TransportError(f"{node}: cannot start {quote(argv)}: {detail}", detail) from None
         try:
             async for chunk in source:
                 process.stdin.write(chunk)
@@ -129,3 +140,10 @@ def _text(data: object) -> str:
     if isinstance(data, bytes):
         return data.decode(errors="replace")
     return str(data or "")
+
+
+def _cause(exc: BaseException) -> str:
+    """An exception as an operator reads it (a timeout's own text is empty)."""
+    if isinstance(exc, TimeoutError) and not str(exc):
+        return f"no connection within {CONNECT_TIMEOUT:g}s"
+    return str(exc) or type(exc).__name__

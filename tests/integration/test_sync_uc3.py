@@ -95,7 +95,13 @@ def test_leftovers_of_an_interrupted_receive_are_cleared_at_start(uc3: Testbed) 
     assert ferry(tb, "n1", "svc1", "stop", "--local").returncode == 0
     # what a sender's first calls do on the target (prepare, have), never released
     for words in (("rsync-peer", "sync#1", "prepare"), ("docker-peer", "sync#0", "have")):
-        done = ferry(tb, "n1", "svc1", "sync", words[0], "--rid", words[1], "--", words[2])
+        peer = ("sync", words[0], "--rid", words[1], "--", words[2])
+        # from n2 (same site, the disk may be shared): never mounted for a receive
+        done = ferry(tb, "n1", "svc1", *peer, "n2")
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["receive_mount"] is False
+        # from the DR node n3: mounted
+        done = ferry(tb, "n1", "svc1", *peer, "n3")
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["receive_mount"] is True
     assert receive_mounts(tb, "n1") == {"sync#0", "sync#1"}

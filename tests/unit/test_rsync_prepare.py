@@ -57,6 +57,8 @@ def driver(tmp_path: Path, fs_extra: str = "", dst: str = "/ferry-test-not-mount
         ("", "/elsewhere", False, "no fs resource of the service holds /elsewhere"),
         # a provider that cannot be mounted: said so, with the resource
         ("", "/ferry-test-not-mounted/data", False, "mounting fs#1 on n1 for the receive failed"),
+        # a sender of the same site may share the disk: never mounted for it
+        ("", "/ferry-test-not-mounted/data", False, "n2 and n1 are on one site"),
     ],
 )
 def test_prepare_gives_no_destination(
@@ -65,7 +67,8 @@ def test_prepare_gives_no_destination(
     sync = driver(tmp_path, fs_extra, dst)
     if running:
         (tmp_path / "services" / "svc1" / "a").touch()
-    answer = asyncio.run(sync.peer_prepare())
+    sender = "n2" if "one site" in expected else "n3"
+    answer = asyncio.run(sync.peer_prepare(sender))
     assert answer["dest"] is None and answer["receive_mount"] is False
     assert expected in answer["dest_error"]
     assert (
@@ -78,6 +81,6 @@ def test_prepare_gives_no_destination(
 def test_prepare_without_dstfs_writes_to_dst(tmp_path: Path) -> None:
     sync = driver(tmp_path)
     sync.values.pop("dstfs")
-    answer = asyncio.run(sync.peer_prepare())
+    answer = asyncio.run(sync.peer_prepare("n3"))
     assert (answer["dest"], answer["receive_mount"]) == ("/ferry-test-not-mounted/data", False)
     assert "resources" in answer

@@ -113,12 +113,14 @@ class Driver(SyncDriver):
                 )
         return images
 
-    def _peer_argv(self, verb: str) -> list[str]:
-        return self.remote_argv("sync", "docker-peer", "--rid", self.rid, "--", verb)
+    def _peer_argv(self, *words: str) -> list[str]:
+        return self.remote_argv("sync", "docker-peer", "--rid", self.rid, "--", *words)
 
     async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
         """The target's instance status and what its engine holds, in one call."""
-        result = await peers.run(target, self._peer_argv("have"), timeout=PEER_TIMEOUT)
+        result = await peers.run(
+            target, self._peer_argv("have", self.instance.node), timeout=PEER_TIMEOUT
+        )
         if not result.ok:
             raise ResourceError(f"{target}: {result.stderr.strip() or 'docker-peer have failed'}")
         try:
@@ -253,7 +255,7 @@ class Driver(SyncDriver):
         return result.ok, progress.moved - start, error
 
 
-async def peer_have(driver: Driver) -> dict[str, Any]:
+async def peer_have(driver: Driver, sender: str) -> dict[str, Any]:
     """Target side: the instance status, and the images and layer chains of the engine.
 
     When the engine for the service cannot run here because its filesystem is not
@@ -268,7 +270,7 @@ async def peer_have(driver: Driver) -> dict[str, Any]:
     try:
         await engine.ensure_started()
     except EngineError as exc:
-        received, why = await _receive_engine(driver, state["resources"])
+        received, why = await _receive_engine(driver, state["resources"], sender)
         if received is None:
             error = f"{exc} ({why})" if why else str(exc)
             return {"images": [], "chains": [], "engine_error": error, **state}
@@ -287,13 +289,15 @@ def _data_dir(driver: Driver) -> str:
     return str(driver.instance.value("DEFAULT", "docker_data_dir") or "")
 
 
-async def _receive_engine(driver: Driver, resources: dict[str, Any]) -> tuple[Engine | None, str]:
+async def _receive_engine(
+    driver: Driver, resources: dict[str, Any], sender: str
+) -> tuple[Engine | None, str]:
     """The service's engine on a receive mount of its data dir's filesystem, started."""
     data_dir = _data_dir(driver)
     fs = receive.provider(driver, data_dir) if data_dir else None
     if fs is None or mounts.mounted_at(fs.mnt) is not None:
         return None, ""  # nothing to mount, or mounted already: the error stands
-    path, why = await receive.mount_for(driver, data_dir, fs, resources)
+    path, why = await receive.mount_for(driver, data_dir, fs, resources, sender)
     if path is None:
         return None, why
     engine = replace(driver.engine(), data_root=path)

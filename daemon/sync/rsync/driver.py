@@ -15,7 +15,7 @@ from typing import Any
 
 from daemon.resources.base import ResourceError
 from daemon.resources.fs.driver import Driver as FsDriver
-from daemon.sync import receive
+from daemon.sync import receive, stamps
 from daemon.sync.base import GUARD_TIMEOUT, SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.progress import Progress
 from daemon.sync.transport import Peers
@@ -30,13 +30,37 @@ log = logging.getLogger("ferry.sync")
 # as it was, apart from the hidden partial directory).
 DEFAULT_OPTIONS = ["-HAXpogDtrlx", "--delete", "--delete-after", "--delay-updates", "--stats"]
 SSH = "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10"
-_PROGRESS_RE = re.compile(rb"^\s*([\d,]+)\s+\d+%")
-_STAT_RE = re.compile(r"^Total bytes (sent|received): ([\d,]+)", re.MULTILINE)
+# Numbers as plain digits whatever the options or the locale (else "1.05M", "1.234.567"),
+# last so that an -h in the options cannot undo it; separators are still tolerated.
+PLAIN_NUMBERS = "--no-human-readable"
+_PROGRESS_RE = re.compile(rb"^\s*(\d[\d,.]*)\s+(\d+)%")
+_STAT_RE = re.compile(r"^Total bytes (sent|received): (\d[\d,.]*)", re.MULTILINE)
+
+
+def _number(text: str | bytes) -> int:
+    digits = text.decode() if isinstance(text, bytes) else text
+    return int(digits.replace(",", "").replace(".", ""))
 
 
 def wire_bytes(stats: str) -> int:
     """Bytes on the wire from rsync --stats: sent plus received."""
-    return sum(int(m.group(2).replace(",", "")) for m in _STAT_RE.finditer(stats))
+    return sum(_number(m.group(2)) for m in _STAT_RE.finditer(stats))
+
+
+def progress_line(line: bytes) -> tuple[int, int] | None:
+    """(bytes, percent) from one --info=progress2 line, None for any other line."""
+    match = _PROGRESS_RE.match(line)
+    return (_number(match.group(1)), int(match.group(2))) if match else None
+
+
+def transfer_mode(full: bool, sent_before: bool) -> tuple[str, str]:
+    """(mode, reason) of a transfer: full when asked, or when the target never received a
+    copy from here (nothing to be incremental against); else incremental."""
+    if full:
+        return "full", "requested (sync full)"
+    if not sent_before:
+        return "full", "first transfer"
+    return "incremental", ""
 
 
 class Driver(SyncDriver):
@@ -68,8 +92,8 @@ class Driver(SyncDriver):
             base.append(f"--bwlimit={self.values['bwlimit']}")
         return [*base, f"--timeout={int(self.values['stall_timeout'])}", *extra]
 
-    def _peer_argv(self, verb: str) -> list[str]:
-        return self.remote_argv("sync", "rsync-peer", "--rid", self.rid, "--", verb)
+    def _peer_argv(self, *words: str) -> list[str]:
+        return self.remote_argv("sync", "rsync-peer", "--rid", self.rid, "--", *words)
 
     async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
         """The target's instance status and where rsync writes there, in one call.
@@ -78,7 +102,9 @@ class Driver(SyncDriver):
         reuses: its connection set-up overlaps the guard instead of following it."""
         if target not in self._masters:
             self._masters[target] = await _SshMaster.open(target, self.sync_dir / "ssh")
-        result = await peers.run(target, self._peer_argv("prepare"), timeout=GUARD_TIMEOUT)
+        result = await peers.run(
+            target, self._peer_argv("prepare", self.instance.node), timeout=GUARD_TIMEOUT
+        )
         if not result.ok:
             raise ResourceError(f"{target}: {result.stderr.strip()[-300:] or 'prepare failed'}")
         data = dict(json.loads(result.stdout))
@@ -107,8 +133,10 @@ class Driver(SyncDriver):
     async def transfer(
         self, target: str, full: bool, peers: Peers, progress: Progress
     ) -> TransferResult:
+        sent_before = stamps.read(stamps.sent_path(self.state_dir, self.rid, target)) is not None
+        mode, reason = transfer_mode(full, sent_before)
         argv = [
-            "rsync", *self.options(), "--info=progress2",
+            "rsync", *self.options(), "--info=progress2", PLAIN_NUMBERS,
             "-e", self._ssh(target), *self.sources(), f"root@{target}:{self._destination(target)}",
         ]  # fmt: skip
         if full:
@@ -125,12 +153,19 @@ class Driver(SyncDriver):
         output = bytearray()
         try:
             stderr_task = asyncio.ensure_future(proc.stderr.read())
+            # progress2 writes "\rLINE" about once a second: the last line of a read is
+            # ended only by the next one, a second later, yet it is whole once it shows its
+            # percentage; a line cut by a read shows none, and is read again whole.
+            line_start = 0
             while chunk := await proc.stdout.read(65536):
                 output += chunk
-                for piece in re.split(rb"[\r\n]", chunk):
-                    match = _PROGRESS_RE.match(piece)
-                    if match:
-                        progress.set(int(match.group(1).replace(b",", b"")))
+                lines = re.split(rb"[\r\n]", output[line_start:])
+                for line in lines[:-1]:
+                    line_start += len(line) + 1
+                for line in lines:
+                    parsed = progress_line(bytes(line))
+                    if parsed is not None:
+                        progress.set(*parsed)
             err = await stderr_task
             await proc.wait()
         except BaseException:
@@ -140,7 +175,7 @@ class Driver(SyncDriver):
         if proc.returncode != 0:
             tail = "\n".join(err.decode(errors="replace").strip().splitlines()[-8:])
             raise ResourceError(f"rsync to {target}: exit {proc.returncode}: {tail}")
-        return TransferResult(wire_bytes(text), "full" if full else "incremental")
+        return TransferResult(wire_bytes(text), mode, reason)
 
     def _ssh(self, target: str) -> str:
         master = self._masters.get(target)
@@ -165,7 +200,7 @@ class Driver(SyncDriver):
     def _dstfs(self) -> str:
         return os.path.normpath(str(self.values["dstfs"]))
 
-    async def peer_prepare(self) -> dict[str, Any]:
+    async def peer_prepare(self, sender: str) -> dict[str, Any]:
         """Where rsync may write here, with this instance's status (the sender's guard).
 
         Without ``dstfs``, or with it mounted: ``dst``. Not mounted: through a receive
@@ -179,7 +214,7 @@ class Driver(SyncDriver):
             return answer
         inside = Path(os.path.normpath(dst)).is_relative_to(self._dstfs())
         fs = self.dstfs_provider() if inside else None
-        dest, why = await receive.mount_for(self, dst, fs, state["resources"])
+        dest, why = await receive.mount_for(self, dst, fs, state["resources"], sender)
         if dest is None:
             answer["dest"] = None
             answer["dest_error"] = (

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.testbed import Testbed
-from tests.testbed.hostcheck import network_snapshot, settled_traces
+from tests.testbed.hostcheck import network_snapshot, not_applicable, settled_traces
 from tests.testbed.prereq import missing_prerequisites
 
 TIMINGS: dict[str, float] = {}
@@ -57,6 +57,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     if TIMINGS:
         shown = ", ".join(f"{name} {secs:.1f}s" for name, secs in sorted(TIMINGS.items()))
         terminalreporter.write_line(f"testbed timings: {shown}")
+        for note in not_applicable():
+            terminalreporter.write_line(f"testbed trace check not applicable here: {note}")
     for tb in KEPT:
         terminalreporter.write_line(
             f"testbed kept: FERRY_TESTBED_DIR={tb.state_dir} python -m tests.testbed status"

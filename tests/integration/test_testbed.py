@@ -1,26 +1,34 @@
 """The testbed itself: nodes, ssh, engines, disks, failures, and no trace left.
 
-The first test brings a testbed of its own up and down through the CLI (other
-state dir, other name prefix) before the session's testbed exists; the others
-use the session's ``testbed`` fixture.
+The first tests bring testbeds of their own (``own_testbed``: other state dir,
+other name prefix) up and down, mostly through the CLI, crash or fail their
+bring-up, and check that nothing is left; they run before the session's
+testbed exists. The others use the session's ``testbed`` fixture.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.testbed import Testbed
-from tests.testbed.hostcheck import network_snapshot, settled_traces
+from tests.testbed.disks import DEV_MAPPER
+from tests.testbed.hostcheck import network_snapshot, settled_traces, traces
 from tests.testbed.images import NGINX, PAUSE, SEED_IMAGES, build_archive
-from tests.testbed.procs import cmdline, live
+from tests.testbed.network import RUN_NETNS
+from tests.testbed.procs import TestbedError, cmdline, live
+from tests.testbed.state import State
 
 pytestmark = pytest.mark.testbed
 
@@ -49,50 +57,205 @@ def reachable(tb: Testbed, src: str, dst: str) -> bool:
     return tb.exec(src, *PING, dst).returncode == 0
 
 
-def wait_crashable(state_file: Path, proc: subprocess.Popen[bytes]) -> None:
-    """Wait until a bring-up has started a node (or ended)."""
+@dataclass(frozen=True)
+class OwnTestbed:
+    """A testbed of the test's own, driven through the CLI (own state dir and prefix)."""
+
+    state_dir: Path
+    prefix: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "FERRY_TESTBED_DIR": str(self.state_dir),
+            "FERRY_TESTBED_PREFIX": self.prefix,
+        }
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return cli(self.env, *args)
+
+    def netns(self) -> list[str]:
+        """This testbed's network namespaces now."""
+        names = os.listdir(RUN_NETNS) if os.path.isdir(RUN_NETNS) else []
+        return sorted(name for name in names if name.startswith(self.prefix))
+
+
+@pytest.fixture
+def own_testbed(tmp_path: Path) -> Iterator[OwnTestbed]:
+    """State dir and prefix for a testbed of the test's own; taken down whatever happens."""
+    own = OwnTestbed(tmp_path / "tb", f"ferry-h{os.getpid()}{uuid.uuid4().hex[:4]}-")
+    try:
+        yield own
+    finally:
+        Testbed(own.state_dir, own.prefix).down()
+
+
+def mapper_dir() -> int | None:
+    """Inode of the machine's /dev/mapper (None: there is none)."""
+    try:
+        return os.stat(DEV_MAPPER).st_ino
+    except FileNotFoundError:
+        return None
+
+
+def assert_mapper_dir_as_before(before: int | None, made: int | None, own_prefix: str) -> None:
+    """The /dev/mapper our testbed made (inode ``made``) is gone after its ``down``.
+
+    Unless another testbed is up (it binds its nodes' /dev/mapper on it); one
+    made again since by another testbed has another inode.
+    """
+    now = mapper_dir()
+    if before is not None or now is None or now != made:
+        return
+    names = os.listdir(RUN_NETNS) if os.path.isdir(RUN_NETNS) else []
+    others = [n for n in names if n.startswith("ferry-") and not n.startswith(own_prefix)]
+    assert others, f"{DEV_MAPPER} made by the testbed is left after down"
+
+
+# Reached when the state file shows it: names are recorded before things are
+# made, so a second namespace recorded means the first one exists.
+CRASH_STAGES = {
+    "netns": lambda state: len(state.get("netns", [])) >= 2,
+    "disks": lambda state: bool(state.get("loops")),
+    "nodes": lambda state: any(rec.get("init") for rec in state.get("nodes", {}).values()),
+}
+
+
+def crash_up(own: OwnTestbed, stage: str) -> list[str]:
+    """Start ``up``, SIGKILL it once it reached ``stage``; return what it had made."""
+    reached = CRASH_STAGES[stage]
+    crashed = subprocess.Popen([*CLI, "up"], env=own.env, cwd=REPO, stderr=subprocess.DEVNULL)
+    state_file = own.state_dir / "state.json"
     deadline = time.monotonic() + 60
-    while proc.poll() is None and time.monotonic() < deadline:
-        try:
-            nodes = json.loads(state_file.read_text()).get("nodes", {})
-        except (OSError, ValueError):
-            nodes = {}
-        if any(rec.get("init") for rec in nodes.values()):
-            return
-        time.sleep(0.02)
+    try:
+        while crashed.poll() is None and time.monotonic() < deadline:
+            try:
+                state = json.loads(state_file.read_text())
+            except (OSError, ValueError):
+                state = {}
+            if reached(state):
+                break
+            time.sleep(0.01)
+        else:
+            pytest.fail(f"up ended ({crashed.returncode}) or took 60 s before stage {stage}")
+    finally:
+        crashed.kill()
+        crashed.wait(timeout=10)
+    made = traces(own.prefix, own.state_dir)
+    assert made, "the crashed up had made nothing"
+    return made
 
 
 def test_cli_crash_up_down_leaves_no_trace(
-    tmp_path: Path, testbed_timings: dict[str, float]
+    own_testbed: OwnTestbed, testbed_timings: dict[str, float]
 ) -> None:
     """A crashed ``up`` is cleaned by the next ``up``; ``down`` leaves the host as it was."""
-    state_dir, prefix = tmp_path / "tb", f"ferry-hc{os.getpid()}-"
-    env = {**os.environ, "FERRY_TESTBED_DIR": str(state_dir), "FERRY_TESTBED_PREFIX": prefix}
-    network = network_snapshot()
-
-    crashed = subprocess.Popen([*CLI, "up"], env=env, cwd=REPO, stderr=subprocess.DEVNULL)
-    wait_crashable(state_dir / "state.json", crashed)
-    crashed.kill()
-    crashed.wait(timeout=10)
+    own, network, mapper = own_testbed, network_snapshot(), mapper_dir()
+    made = crash_up(own, "nodes")
+    assert any(line.startswith("network namespace") for line in made), made
+    assert Testbed(own.state_dir, own.prefix).processes(), "the crashed up had started a node"
 
     started = time.monotonic()
-    up = cli(env, "up")
+    up = own.cli("up")
     testbed_timings["CLI up (3 nodes)"] = up_seconds = time.monotonic() - started
     assert up.returncode == 0, up.stderr
     assert network_snapshot() == network
-    hop = cli(env, "exec", "n1", "--", "ssh", "n3", "hostname")
+    made_mapper = mapper_dir()
+    hop = own.cli("exec", "n1", "--", "ssh", "n3", "hostname")
     assert (hop.returncode, hop.stdout) == (0, "n3\n"), hop.stderr
-    processes = Testbed(state_dir).processes()
+    processes = Testbed(own.state_dir, own.prefix).processes()
     assert len(processes) > 10  # inits, sshd, dockerd, containerd
 
     started = time.monotonic()
-    down = cli(env, "down")
+    down = own.cli("down")
     testbed_timings["CLI down"] = down_seconds = time.monotonic() - started
     assert down.returncode == 0, down.stderr
     assert network_snapshot() == network
-    assert settled_traces(prefix, state_dir, processes) == []
-    assert cli(env, "down").returncode == 0  # idempotent
+    assert settled_traces(own.prefix, own.state_dir, processes) == []
+    assert_mapper_dir_as_before(mapper, made_mapper, own.prefix)
+    assert own.cli("down").returncode == 0  # idempotent
     assert up_seconds < 60 and down_seconds < 15
+
+
+@pytest.mark.parametrize("stage", list(CRASH_STAGES))
+def test_cli_down_right_after_a_crashed_up_leaves_no_trace(
+    own_testbed: OwnTestbed, stage: str
+) -> None:
+    own, network, mapper = own_testbed, network_snapshot(), mapper_dir()
+    made, made_mapper = crash_up(own, stage), mapper_dir()
+    kinds = {"netns": "network namespace", "disks": "loop device", "nodes": "process"}
+    assert any(line.startswith(kinds[stage]) for line in made), made
+    processes = Testbed(own.state_dir, own.prefix).processes()
+    down = own.cli("down")
+    assert down.returncode == 0, down.stderr
+    assert settled_traces(own.prefix, own.state_dir, processes) == []
+    assert network_snapshot() == network
+    assert_mapper_dir_as_before(mapper, made_mapper, own.prefix)
+
+
+def test_failed_up_leaves_no_trace(
+    own_testbed: OwnTestbed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bring-up that fails half-way (n2's daemons do not start) takes down what it made."""
+    own, network, mapper = own_testbed, network_snapshot(), mapper_dir()
+    tb = Testbed(own.state_dir, own.prefix)
+    real_start_daemons = Testbed._start_daemons
+    seen: dict[str, Any] = {}
+
+    def start_daemons(self: Testbed, state: State, name: str) -> None:
+        if name != "n2":
+            real_start_daemons(self, state, name)
+            return
+        # n2's init runs and its private directories are mounted: a real half-made node.
+        seen["netns"], seen["n2 alive"] = own.netns(), self.alive("n2")
+        seen["mapper"], seen["processes"] = mapper_dir(), self.processes()
+        raise TestbedError("simulated: n2's sshd did not start")
+
+    monkeypatch.setattr(Testbed, "_start_daemons", start_daemons)
+    with pytest.raises(TestbedError, match="simulated"):
+        tb.up()
+    assert seen["n2 alive"] and len(seen["netns"]) == 4, seen
+    assert settled_traces(own.prefix, own.state_dir, seen["processes"]) == []
+    assert network_snapshot() == network
+    assert_mapper_dir_as_before(mapper, seen["mapper"], own.prefix)
+
+
+def test_cli_subset_of_nodes_each_with_its_own_disk(own_testbed: OwnTestbed) -> None:
+    """``up --nodes n1,n2 --shared none``: two nodes, no n3, a disk each; ``down`` cleans."""
+    own, network, mapper = own_testbed, network_snapshot(), mapper_dir()
+    up = own.cli("up", "--nodes", "n1,n2", "--shared", "none")
+    assert up.returncode == 0, up.stderr
+    made_mapper = mapper_dir()
+    assert own.netns() == [f"{own.prefix}{name}" for name in ("n1", "n2", "sw")]
+    status = json.loads(own.cli("status", "--json").stdout)
+    assert (status["up"], sorted(status["nodes"]), status["shared"]) == (True, ["n1", "n2"], [])
+    hop = own.cli("exec", "n1", "--", "ssh", "n2", "hostname")
+    assert (hop.returncode, hop.stdout) == (0, "n2\n"), hop.stderr
+    no_n3 = own.cli("exec", "n3", "--", "true")
+    assert no_n3.returncode != 0 and "n3" in no_n3.stderr
+    hosts = own.cli("exec", "n1", "--", "cat", "/etc/hosts").stdout
+    assert "n2" in hosts and "n3" not in hosts
+    unreachable = own.cli("exec", "n1", "--", *PING, "10.0.3.13")
+    assert unreachable.returncode != 0
+
+    disks = {}
+    for name in ("n1", "n2"):
+        script = "for tag in LABEL UUID; do blkid -o value -s $tag /dev/mapper/svc1.d0; done"
+        done = own.cli("exec", name, "--", "sh", "-c", script)
+        assert done.returncode == 0, done.stderr
+        disks[name] = done.stdout.split()
+    assert disks["n1"][0] == disks["n2"][0] == "svc1"
+    assert disks["n1"][1] != disks["n2"][1]  # filesystem UUIDs: a disk each
+    loops = [line for line in traces(own.prefix, own.state_dir) if line.startswith("loop device")]
+    assert len(loops) == 2, loops
+
+    processes = Testbed(own.state_dir, own.prefix).processes()
+    down = own.cli("down")
+    assert down.returncode == 0, down.stderr
+    assert settled_traces(own.prefix, own.state_dir, processes) == []
+    assert network_snapshot() == network
+    assert_mapper_dir_as_before(mapper, made_mapper, own.prefix)
 
 
 def test_host_network_untouched_while_up(testbed: Testbed, host_baseline: dict[str, str]) -> None:
@@ -116,16 +279,147 @@ def test_node_identity_and_addresses(testbed: Testbed) -> None:
     assert reachable(testbed, "n1", "10.0.3.1")
 
 
+PRIVATE_MARKS = ("/etc/ferry/mark", "/var/lib/ferry/mark", "/srv/mark", "/dev/mapper/mark")
+
+
 def test_private_paths_are_private(testbed: Testbed) -> None:
     mark = uuid.uuid4().hex
-    sh(testbed, "n1", f"echo {mark} > /etc/ferry/mark && echo {mark} > /var/lib/ferry/mark")
+    sh(testbed, "n1", " && ".join(f"echo {mark} > {path}" for path in PRIVATE_MARKS))
     try:
-        for path in ("/etc/ferry/mark", "/var/lib/ferry/mark"):
-            assert testbed.exec("n2", "cat", path).returncode != 0
-            assert not Path(path).exists()
+        for path in PRIVATE_MARKS:
+            assert testbed.exec("n2", "cat", path).returncode != 0, path
+            assert not Path(path).exists(), path
             assert (testbed.node_root("n1") / path.lstrip("/")).read_text().strip() == mark
+        # Each node's /dev/mapper holds its disk; the machine's never does.
+        for node in testbed.nodes:
+            sh(testbed, node, "test -b /dev/mapper/svc1.d0")
+        assert not Path(DEV_MAPPER, "svc1.d0").exists()
     finally:
-        sh(testbed, "n1", "rm -f /etc/ferry/mark /var/lib/ferry/mark")
+        sh(testbed, "n1", f"rm -f {' '.join(PRIVATE_MARKS)}")
+
+
+def link_index(ip_link_line: str) -> tuple[int, int]:
+    """(ifindex, peer ifindex) of a veth from ``ip -o link`` (``5: n1@if2: <...``)."""
+    match = re.match(r"^(\d+): [^@:]+@if(\d+):", ip_link_line)
+    assert match, ip_link_line
+    return int(match.group(1)), int(match.group(2))
+
+
+def test_nodes_hang_on_a_bridge_in_a_switch_namespace_of_its_own(testbed: Testbed) -> None:
+    switch = f"{testbed.prefix}sw"
+    inodes = {name: os.stat(f"{RUN_NETNS}/{name}").st_ino for name in testbed.state().netns}
+    assert len(set(inodes.values())) == len(inodes) == len(testbed.nodes) + 1
+    assert os.stat("/proc/self/ns/net").st_ino not in inodes.values()
+
+    def in_switch(*args: str) -> str:
+        return subprocess.run(
+            ["ip", "-n", switch, "-o", *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    assert "inet 10.0.3.1/24" in in_switch("addr", "show", "dev", "br0")
+    ports = [
+        line.split(": ")[1].split("@")[0]
+        for line in in_switch("link", "show", "master", "br0").splitlines()
+    ]
+    assert sorted(ports) == sorted(testbed.nodes)  # one port per node, named after it
+    for node in testbed.nodes:
+        port, port_peer = link_index(in_switch("link", "show", "dev", node))
+        links = sh(testbed, node, "ip -o link show").splitlines()
+        assert [line.split(": ")[1].split("@")[0] for line in links] == ["lo", "eth0"]
+        eth0, eth0_peer = link_index(links[1])
+        assert (port_peer, eth0_peer) == (eth0, port)  # a veth pair: eth0 <-> switch port
+
+
+def test_dockerd_runs_without_bridge_or_firewall(
+    testbed: Testbed, host_baseline: dict[str, str]
+) -> None:
+    state = testbed.state()
+    for node in testbed.nodes:
+        dockerd = state.nodes[node].daemons["dockerd"]
+        assert dockerd.alive()
+        argv = Path(f"/proc/{dockerd.pid}/cmdline").read_bytes().decode().split("\0")
+        assert Path(argv[0]).name == "dockerd", argv
+        assert {"--bridge=none", "--iptables=false", "--ip-masq=false"} <= set(argv)
+        node_net = os.stat(f"{RUN_NETNS}/{testbed.prefix}{node}").st_ino
+        assert os.stat(f"/proc/{dockerd.pid}/ns/net").st_ino == node_net
+        rules = sh(testbed, node, "iptables-save; nft list ruleset")
+        assert "DOCKER" not in rules and "docker" not in rules
+    now = network_snapshot()
+    for part in ("iptables", "ip6tables", "nft", "link", "addr", "route"):
+        assert now[part] == host_baseline[part], part
+
+
+def status_json(env: dict[str, str]) -> dict[str, Any]:
+    done = cli(env, "status", "--json")
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+def test_cli_status_cut_heal_netem_kill_revive(testbed: Testbed) -> None:
+    """The failure-injection subcommands, through the CLI, on the session's testbed."""
+    env = testbed.cli_env()
+    status = status_json(env)
+    assert (status["up"], status["prefix"], sorted(status["nodes"])) == (
+        True,
+        testbed.prefix,
+        sorted(testbed.nodes),
+    )
+    assert all(n["alive"] and n["sshd"] and n["dockerd"] for n in status["nodes"].values())
+    text = cli(env, "status")
+    assert text.returncode == 0 and ": up" in text.stdout
+    assert all(f"  {node} {testbed.node_ip(node)}" in text.stdout for node in testbed.nodes)
+
+    assert cli(env, "cut", "n2").returncode == 0
+    assert not reachable(testbed, "n1", "n2")
+    assert status_json(env)["nodes"]["n2"]["link"] == "cut"
+    assert cli(env, "heal", "n2").returncode == 0
+    assert reachable(testbed, "n1", "n2")
+    assert status_json(env)["nodes"]["n2"]["link"] == "up"
+
+    assert cli(env, "netem", "n1", "delay", "100ms").returncode == 0
+    assert status_json(env)["nodes"]["n1"]["netem"] == "delay 100ms"
+    assert avg_rtt_ms(testbed, "n1", "n2") >= 190
+    assert cli(env, "netem", "n1", "off").returncode == 0
+    assert status_json(env)["nodes"]["n1"]["netem"] is None
+    assert avg_rtt_ms(testbed, "n1", "n2") < 50
+
+    assert cli(env, "kill", "n3").returncode == 0
+    assert testbed.node_pids("n3") == [] and not testbed.alive("n3")
+    assert status_json(env)["nodes"]["n3"]["alive"] is False
+    assert cli(env, "revive", "n3").returncode == 0
+    assert sh(testbed, "n1", "ssh n3 hostname") == "n3\n"
+
+    unknown = cli(env, "kill", "n9")
+    assert unknown.returncode == 1 and "no node 'n9'" in unknown.stderr
+    bad = cli(env, "netem", "n1", "loss", "150%")
+    assert bad.returncode == 1 and "loss" in bad.stderr
+
+
+def avg_rtt_ms(tb: Testbed, src: str, dst: str) -> float:
+    out = sh(tb, src, f"busybox ping -c 2 -i 0.2 {dst} | tail -1")
+    return float(out.split("/")[-2])
+
+
+def ping_loss(tb: Testbed, src: str, dst: str, count: int) -> float:
+    """Fraction of ``count`` pings (10 a second) left unanswered."""
+    done = tb.exec(src, "busybox", "ping", "-q", "-c", str(count), "-i", "0.1", "-W", "2", dst)
+    match = re.search(r"(\d+) packets transmitted, (\d+) packets received", done.stdout)
+    assert match and int(match.group(1)) == count, done.stdout + done.stderr
+    return 1 - int(match.group(2)) / count
+
+
+def test_netem_loss_applies_and_off_or_reset_clears(testbed: Testbed) -> None:
+    env = testbed.cli_env()
+    assert ping_loss(testbed, "n1", "n2", 5) == 0  # also fills both ARP caches
+    # Each direction drops 30%: a round trip survives with 0.7 * 0.7, so 51% are lost.
+    assert cli(env, "netem", "n1", "loss", "30%").returncode == 0
+    lost = ping_loss(testbed, "n1", "n2", 40)
+    assert 0.2 <= lost <= 0.8, f"{lost:.0%} of the pings lost"
+    assert cli(env, "netem", "n1", "off").returncode == 0
+    assert ping_loss(testbed, "n1", "n2", 20) == 0
+    testbed.netem("n1", "loss", "30%")
+    assert cli(env, "reset").returncode == 0
+    assert ping_loss(testbed, "n1", "n2", 20) == 0
 
 
 def test_seed_images_have_the_same_id_everywhere(testbed: Testbed, tmp_path: Path) -> None:
@@ -256,11 +550,9 @@ def test_cut_and_heal(testbed: Testbed) -> None:
 
 def test_netem_delays_and_reset_clears(testbed: Testbed) -> None:
     testbed.netem("n1", "delay", "100ms")
-    out = sh(testbed, "n1", "busybox ping -c 2 -i 0.2 n2 | tail -1")
-    assert float(out.split("/")[-2]) >= 190  # avg rtt, both directions delayed
+    assert avg_rtt_ms(testbed, "n1", "n2") >= 190  # both directions delayed
     testbed.reset()
-    out = sh(testbed, "n1", "busybox ping -c 2 -i 0.2 n2 | tail -1")
-    assert float(out.split("/")[-2]) < 50
+    assert avg_rtt_ms(testbed, "n1", "n2") < 50
 
 
 def test_kill_leaves_no_process_then_revive(testbed: Testbed) -> None:

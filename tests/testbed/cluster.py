@@ -152,7 +152,13 @@ class Testbed:
             started = time.monotonic()
             state = State(topology=topo)
             self._save(state)
-            self._build(state)
+            try:
+                self._build(state)
+            except BaseException:
+                # A failed bring-up leaves nothing behind; the error is the one to show.
+                with contextlib.suppress(Exception):
+                    self._teardown(state)
+                raise
             state.complete = True
             state.timings["up_seconds"] = round(time.monotonic() - started, 2)
             self._save(state)
@@ -167,7 +173,9 @@ class Testbed:
 
     def _build(self, state: State) -> None:
         topo = state.topology
-        state.host_made = network.run_netns_footprint()
+        state.host_made = network.run_netns_footprint() + disks.mapper_footprint()
+        self._save(state)
+        disks.make_mapper_dir(state.host_made)
         for ns in topo.all_netns():
             state.netns.append(ns)
             self._save(state)
@@ -259,6 +267,7 @@ class Testbed:
             for ns in reversed(state.netns):
                 network.delete_netns(ns)
             network.undo_run_netns(state.host_made)
+            disks.undo_mapper_dir(state.host_made)
             for cgroup in state.cgroups:
                 problems += cgroups.remove(cgroup)
         problems += self._detach_disks()

@@ -12,8 +12,41 @@ import os
 import stat
 from pathlib import Path
 
+from .network import RUN_NETNS
 from .procs import run
 from .topology import DISK_LABEL, DISK_SIZE, DISK_SUBVOLUMES
+
+DEV_MAPPER = "/dev/mapper"
+
+
+def mapper_footprint() -> list[str]:
+    """What the testbed must add to the host for nodes to bind their /dev/mapper on.
+
+    A kernel without device-mapper has no /dev/mapper at all: the nodes' private
+    directory needs a mount point there. ``up`` records it before making it.
+    """
+    return [] if os.path.isdir(DEV_MAPPER) else [f"dir:{DEV_MAPPER}"]
+
+
+def make_mapper_dir(made: list[str]) -> None:
+    if f"dir:{DEV_MAPPER}" in made:
+        os.makedirs(DEV_MAPPER, exist_ok=True)
+
+
+def undo_mapper_dir(made: list[str]) -> None:
+    """Remove the /dev/mapper the testbed made, once empty and no other testbed is up.
+
+    Another testbed's nodes may have their own /dev/mapper bound on it (removing a
+    mount point also detaches the mounts on it in other namespaces)."""
+    if f"dir:{DEV_MAPPER}" not in made or not os.path.isdir(DEV_MAPPER):
+        return
+    others = os.listdir(RUN_NETNS) if os.path.isdir(RUN_NETNS) else []
+    if any(name.startswith("ferry-") for name in others) or os.listdir(DEV_MAPPER):
+        return
+    try:
+        os.rmdir(DEV_MAPPER)
+    except OSError:
+        pass  # became busy meanwhile: an empty directory on devtmpfs, gone at reboot
 
 
 def make_filesystem(image: Path, mountpoint: Path) -> str:

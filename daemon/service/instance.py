@@ -178,19 +178,27 @@ class Instance:
 
     # ---------------------------------------------------------------------------- status
 
+    async def own_report(self, resource: Resource) -> StatusReport:
+        """The resource's status report, standby not applied; never raises: a driver that
+        fails or hangs gives undef with the reason in the log."""
+        try:
+            async with asyncio.timeout(STATUS_TIMEOUT):
+                return await resource.status()
+        except TimeoutError:
+            return StatusReport(
+                Status.UNDEF, [f"error: status timed out after {STATUS_TIMEOUT:g}s"]
+            )
+        except Exception as exc:  # a driver bug must not break the whole status
+            return StatusReport(Status.UNDEF, [f"error: {_reason(exc)}"])
+
+    async def _own_status(self, resource: Resource) -> Status:
+        return (await self.own_report(resource)).status
+
     async def resource_state(self, resource: Resource) -> ResourceState:
         if resource.disabled:
             report = StatusReport(Status.NA)
         else:
-            try:
-                async with asyncio.timeout(STATUS_TIMEOUT):
-                    report = await resource.status()
-            except TimeoutError:
-                report = StatusReport(
-                    Status.UNDEF, [f"error: status timed out after {STATUS_TIMEOUT:g}s"]
-                )
-            except Exception as exc:  # a driver bug must not break the whole status
-                report = StatusReport(Status.UNDEF, [f"error: {type(exc).__name__}: {exc}"])
+            report = await self.own_report(resource)
         status = as_standby(report.status) if resource.standby else report.status
         return ResourceState(
             rid=resource.rid,
@@ -248,20 +256,23 @@ class Instance:
             for resource in self._select(rids):
                 if resource.disabled or (standby_only and not resource.standby):
                     continue
+                if await self._own_status(resource) is Status.UP:
+                    continue
                 try:
-                    if (await resource.status()).status is Status.UP:
-                        continue
-                    log.info("%s %s: start %s", self.name, resource.rid, resource.label())
+                    log.info("%s %s: start %s", self.name, resource.rid, _safe_label(resource))
                     await resource.start()
                     started.append(resource)
-                except (ResourceError, OSError) as exc:
+                except Exception as exc:  # a driver's bug too: roll back, name the resource
                     if resource.optional:
                         log.warning(
-                            "%s %s: start failed (optional): %s", self.name, resource.rid, exc
+                            "%s %s: start failed (optional): %s",
+                            self.name,
+                            resource.rid,
+                            _reason(exc),
                         )
                         continue
                     await self._rollback(started)
-                    raise ActionError(f"{resource.rid}: start failed: {exc}") from None
+                    raise ActionError(f"{resource.rid}: start failed: {_reason(exc)}") from None
             state = await self.status()
             if not rids and not standby_only and not start_succeeded(state.avail):
                 down = [
@@ -280,8 +291,8 @@ class Instance:
             try:
                 log.info("%s %s: rollback: stop", self.name, resource.rid)
                 await resource.stop()
-            except (ResourceError, OSError) as exc:
-                log.error("%s %s: rollback stop failed: %s", self.name, resource.rid, exc)
+            except Exception as exc:  # go on with the others whatever this one raised
+                log.error("%s %s: rollback stop failed: %s", self.name, resource.rid, _reason(exc))
 
     async def stop(
         self,
@@ -296,19 +307,22 @@ class Instance:
             for resource in reversed(self._select(rids)):
                 if resource.disabled or (resource.standby and not force):
                     continue
+                # Drivers' stop is idempotent: called even when down, so that a driver can
+                # tidy up what it shares (the container driver stops an idle private engine).
+                if await self._own_status(resource) is not Status.DOWN:
+                    log.info("%s %s: stop %s", self.name, resource.rid, _safe_label(resource))
                 try:
-                    # Drivers' stop is idempotent: called even when down, so that a driver can
-                    # tidy up what it shares (the container driver stops an idle private engine).
-                    if (await resource.status()).status is not Status.DOWN:
-                        log.info("%s %s: stop %s", self.name, resource.rid, resource.label())
                     await resource.stop()
-                except (ResourceError, OSError) as exc:
+                except Exception as exc:  # a driver's bug too: name the resource
                     if resource.optional:
                         log.warning(
-                            "%s %s: stop failed (optional): %s", self.name, resource.rid, exc
+                            "%s %s: stop failed (optional): %s",
+                            self.name,
+                            resource.rid,
+                            _reason(exc),
                         )
                         continue
-                    raise ActionError(f"{resource.rid}: stop failed: {exc}") from None
+                    raise ActionError(f"{resource.rid}: stop failed: {_reason(exc)}") from None
             return await self.status()
 
 
@@ -317,3 +331,12 @@ def _safe_label(resource: Resource) -> str:
         return resource.label()
     except Exception as exc:
         return f"({type(exc).__name__}: {exc})"
+
+
+def _reason(exc: Exception) -> str:
+    """What an operator reads: a driver's own errors as they are, anything else with its
+    type (an unexpected exception is a driver bug, and its type says which)."""
+    text = str(exc)
+    if isinstance(exc, ResourceError | OSError) and text:
+        return text
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -19,12 +19,23 @@ pytestmark = pytest.mark.testbed
 
 CONFIG = (REPO / "conf.d" / "uc1-failover" / "svc1.conf").read_text()
 NODES = ("n1", "n2", "n3")
+ENGINE_RUN = "/var/lib/ferry/services/svc1/docker"  # the private engine's pid file and socket
 
 
 def resource_status(tb: Testbed, node: str) -> dict[str, str]:
     """Statuses of the resources that start and stop (sync resources are checked elsewhere)."""
     resources = status(tb, node)["resources"].items()
     return {rid: r["status"] for rid, r in resources if not rid.startswith("sync#")}
+
+
+def private_engine_runs(tb: Testbed, node: str) -> bool:
+    """Whether the service's private dockerd runs on node (by its pid file, then by any
+    dockerd process with the service's data root)."""
+    pid = sh(tb, node, f"cat {ENGINE_RUN}/dockerd.pid 2>/dev/null").stdout.strip()
+    if pid.isdigit() and sh(tb, node, f"test -e /proc/{pid}").returncode == 0:
+        return True
+    ps = sh(tb, node, "ps -eo args").stdout.splitlines()
+    return any("dockerd" in line and "/srv/svc1/docker" in line for line in ps)
 
 
 def force_stop_everywhere(tb: Testbed) -> None:
@@ -61,8 +72,16 @@ def test_start_on_n1_serves_http_and_stop_undoes_it(uc1: Testbed) -> None:
     }
     mounts = sh(tb, "n1", "grep ' /srv/svc1/' /proc/self/mountinfo").stdout
     assert "/docker /srv/svc1/docker" in mounts and "/data /srv/svc1/data" in mounts
-    engine = sh(tb, "n1", "cat /var/lib/ferry/services/svc1/docker/dockerd.pid").stdout.strip()
+    engine = sh(tb, "n1", f"cat {ENGINE_RUN}/dockerd.pid").stdout.strip()
     assert engine.isdigit()
+    # the private engine keeps its data on the service's filesystem
+    argv = sh(tb, "n1", f"tr '\\0' ' ' < /proc/{engine}/cmdline").stdout.split()
+    assert argv[0].endswith("dockerd") and "--data-root" in argv
+    assert argv[argv.index("--data-root") + 1] == "/srv/svc1/docker"
+    root = sh(
+        tb, "n1", f"docker -H unix://{ENGINE_RUN}/docker.sock info -f '{{{{.DockerRootDir}}}}'"
+    )
+    assert root.stdout.strip() == "/srv/svc1/docker", root.stderr
     assert http_status(tb, "n2", "http://10.0.3.3/") == "200"
     tree = ferry(tb, "n1", "svc1", "print", "status").stdout
     assert "container#1" in tree and "10.0.3.3/24 on eth0 in container#0" in tree
@@ -98,7 +117,10 @@ def test_drp_node_standby_mounts_its_own_disk(uc1: Testbed) -> None:
     assert done.returncode == 0, done.stderr
     state = resource_status(tb, "n3")
     assert state["fs#0"] == "stdby up" and state["fs#1"] == "stdby up"
+    # and nothing else: no container, no address, no private engine
     assert state["container#0"] == "down" and state["ip#0"] == "down"
+    assert state["container#1"] == "down"
+    assert not private_engine_runs(tb, "n3")
     # mounted from n3's own disk: another filesystem than the one n1 and n2 share
     uuid = "blkid -s UUID -o value /dev/mapper/svc1.d0"
     assert sh(tb, "n3", uuid).stdout.strip() != sh(tb, "n1", uuid).stdout.strip()
@@ -106,7 +128,9 @@ def test_drp_node_standby_mounts_its_own_disk(uc1: Testbed) -> None:
     assert ferry(tb, "n3", "svc1", "stop", "--local").returncode == 0
     assert resource_status(tb, "n3")["fs#1"] == "stdby up"  # stop leaves standby resources
     assert ferry(tb, "n3", "svc1", "stop", "--local", "--force").returncode == 0
-    assert resource_status(tb, "n3")["fs#1"] == "stdby down"
+    state = resource_status(tb, "n3")
+    assert state["fs#0"] == "stdby down" and state["fs#1"] == "stdby down"
+    assert sh(tb, "n3", "grep -c ' /srv/svc1/' /proc/self/mountinfo").stdout.strip() == "0"
 
 
 def test_missing_image_rolls_back_and_names_container1(uc1: Testbed) -> None:

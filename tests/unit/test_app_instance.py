@@ -12,6 +12,9 @@ import pytest
 
 from daemon.config.ini import parse
 from daemon.config.service import EvalContext, ServiceConfig
+from daemon.resources.app.driver import Driver as AppDriver
+from daemon.resources.base import StatusReport
+from daemon.service import instance as instance_module
 from daemon.service.instance import ActionError, Instance, start_sequence
 from daemon.service.lock import LockBusy, action_lock
 from tests.unit.ferry_cli import ferry
@@ -144,11 +147,86 @@ async def test_lock_waits_for_the_holder(tmp_path: Path) -> None:
     assert state.avail == "up"
 
 
-async def test_status_of_a_raising_driver_is_undef(tmp_path: Path) -> None:
+async def test_check_that_cannot_run_is_undef(tmp_path: Path) -> None:
     inst = make(tmp_path, "\n[app#c]\ncheck = true\ncwd = /nonexistent\n")
     state = await inst.status()
     assert state.resources["app#c"].status == "undef"
     assert state.resources["app#c"].log[0].startswith("error:")
+
+
+def break_status_of(monkeypatch: pytest.MonkeyPatch, rid: str, fault: str) -> None:
+    """Make the app driver's status() of rid really raise ("raise") or hang ("hang")."""
+    original = AppDriver.status
+
+    async def status(self: AppDriver) -> StatusReport:
+        if self.rid == rid and fault == "raise":
+            raise RuntimeError("driver bug: no such table")
+        if self.rid == rid and fault == "hang":
+            await asyncio.sleep(3600)
+        return await original(self)
+
+    monkeypatch.setattr(AppDriver, "status", status)
+
+
+async def test_status_of_a_hanging_driver_is_undef(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    break_status_of(monkeypatch, "app#b", "hang")
+    monkeypatch.setattr(instance_module, "STATUS_TIMEOUT", 0.2)
+    state = await make(tmp_path).status()
+    assert state.resources["app#b"].status == "undef"
+    assert state.resources["app#b"].log == ["error: status timed out after 0.2s"]
+    assert state.resources["app#a"].status == "down"
+
+
+def test_cli_with_a_driver_whose_status_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """print status shows undef with the message and exits 0; start and stop go through."""
+    break_status_of(monkeypatch, "app#b", "raise")
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (conf / "svc1.conf").write_text(CONFIG)
+    monkeypatch.setenv("FERRY_NODENAME", "n1")
+    var = tmp_path / "var"
+    (var / "services" / "svc1").mkdir(parents=True)
+    base = ("--config-dir", str(conf), "--var-dir", str(var), "svc1")
+
+    result = ferry(*base, "print", "status", "-o", "json")
+    assert result.code == 0, result.err
+    data = json.loads(result.out)
+    assert data["resources"]["app#b"]["status"] == "undef"
+    assert data["resources"]["app#b"]["log"] == ["error: RuntimeError: driver bug: no such table"]
+    assert data["resources"]["app#a"]["status"] == "down"
+    tree = ferry(*base, "print", "status")
+    assert tree.code == 0 and "Traceback" not in tree.err
+    assert "undef" in tree.out and "error: RuntimeError: driver bug: no such table" in tree.out
+
+    started = ferry(*base, "start", "--local")
+    assert started.code == 0, started.err
+    assert (var / "services" / "svc1" / "b").exists()  # started although its status is broken
+    data = json.loads(ferry(*base, "print", "status", "-o", "json").out)
+    assert data["avail"] == "up" and data["overall"] == "warn"
+    stopped = ferry(*base, "stop", "--local")
+    assert stopped.code == 0, stopped.err
+    assert not (var / "services" / "svc1" / "b").exists()
+
+
+async def test_driver_bug_in_start_rolls_back_and_names_the_resource(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = AppDriver.start
+
+    async def start(self: AppDriver) -> None:
+        if self.rid == "app#b":
+            raise KeyError("timeout")
+        await original(self)
+
+    monkeypatch.setattr(AppDriver, "start", start)
+    inst = make(tmp_path)
+    with pytest.raises(ActionError, match=r"^app#b: start failed: KeyError: 'timeout'$"):
+        await inst.start()
+    assert journal(tmp_path) == ["start-a", "stop-a"]
 
 
 def test_cli_start_status_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

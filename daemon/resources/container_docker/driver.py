@@ -179,16 +179,37 @@ class Driver(Resource):
         if await self.engine.ping():
             try:
                 async with asyncio.timeout(API_TIMEOUT + grace), self.engine.client() as docker:
-                    container = await docker.containers.get(self.name)
-                    await container.stop(t=grace)
-                    if self.values.get("rm"):
-                        await container.delete(force=True)
+                    await self._stop_container(docker, grace)
             except aiodocker.DockerError as exc:
-                if exc.status not in (404, 409):  # gone already, or removal in progress
-                    raise ResourceError(f"docker: {exc.message}") from None
+                raise ResourceError(f"docker: {exc.message}") from None
             except TimeoutError:
                 raise ResourceError(f"container {self.name} did not stop in time") from None
         await self._stop_private_engine_when_idle()
+
+    async def _stop_container(self, docker: aiodocker.Docker, grace: int) -> None:
+        """SIGTERM, SIGKILL after grace seconds; with rm, removed before this returns."""
+        try:
+            container = await docker.containers.get(self.name)
+            await container.stop(t=grace)
+        except aiodocker.DockerError as exc:
+            if exc.status not in (404, 409):  # gone already, or its removal in progress
+                raise
+        if self.values.get("rm"):
+            await self._wait_removed(docker)
+
+    async def _wait_removed(self, docker: aiodocker.Docker) -> None:
+        """Remove the container, or wait while the engine's auto-removal (rm) finishes it."""
+        while True:
+            try:
+                container = await docker.containers.get(self.name)
+                await container.delete(force=True)
+                return
+            except aiodocker.DockerError as exc:
+                if exc.status == 404:
+                    return
+                if exc.status != 409:  # 409: "removal already in progress"
+                    raise
+            await asyncio.sleep(0.2)
 
     async def _stop_private_engine_when_idle(self) -> None:
         engine = self.engine

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
+from pathlib import Path
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
 from daemon.service.status import Status
@@ -13,6 +15,8 @@ from daemon.system.command import CommandError, run
 
 MOUNT_TIMEOUT = 60.0
 BUSY_RETRY = 10.0
+BLKID_TIMEOUT = 20.0
+MAPPER_DIR = "/dev/mapper"
 
 
 def subvolume_of(options: str) -> str:
@@ -21,6 +25,46 @@ def subvolume_of(options: str) -> str:
         if option.startswith("subvol="):
             return "/" + option.removeprefix("subvol=").strip("/")
     return ""
+
+
+async def _tagged(tag: str, devices: list[str]) -> list[str]:
+    """The devices carrying tag (``LABEL=x``): among ``devices``, or all the node's."""
+    # -c /dev/null: probe the devices now, never trust a cache written before a mkfs.
+    argv = ["blkid", "-c", "/dev/null", "-o", "device", "-t", tag, *devices]
+    try:
+        result = await run(argv, timeout=BLKID_TIMEOUT, check=False)
+    except CommandError as exc:
+        raise ResourceError(str(exc)) from None
+    if result.returncode not in (0, 2):  # 2: no device matches
+        raise ResourceError(f"blkid cannot resolve {tag}: {result.tail()}")
+    found: dict[int, str] = {}
+    for device in result.stdout.split():
+        with contextlib.suppress(OSError):
+            found.setdefault(os.stat(device).st_rdev, device)  # one entry per device
+    return list(found.values())
+
+
+async def resolve_tag(tag: str) -> str:
+    """The one device of this node carrying ``LABEL=x`` or ``UUID=x``.
+
+    Device-mapper names come first, as libblkid ranks them: a multipathed disk carries
+    its label on every path, and its /dev/mapper name is the one to mount. They are
+    probed by name because a kernel without device-mapper (the testbed's) shows a node's
+    disks only as /dev/mapper entries, while every disk of the machine, other nodes'
+    included, is in the global scan. Two different devices with the tag: an error, never
+    a guess.
+    """
+    mapper = Path(MAPPER_DIR)
+    mapped = (
+        sorted(str(p) for p in mapper.iterdir() if p.is_block_device()) if mapper.is_dir() else []
+    )
+    for devices in ([mapped] if mapped else []) + [[]]:
+        found = await _tagged(tag, devices)
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            raise ResourceError(f"{tag} is ambiguous on this node: {', '.join(sorted(found))}")
+    raise ResourceError(f"no device has {tag} on this node")
 
 
 class Driver(Resource):
@@ -42,14 +86,9 @@ class Driver(Resource):
         return f"{self.mnt} from {self.dev}"
 
     async def _device(self) -> str:
-        """The device path; LABEL= and UUID= are resolved by blkid."""
-        for prefix, flag in (("LABEL=", "-L"), ("UUID=", "-U")):
-            if self.dev.startswith(prefix):
-                try:
-                    result = await run(["blkid", flag, self.dev[len(prefix) :]], timeout=20)
-                except CommandError:
-                    raise ResourceError(f"no device has {self.dev}") from None
-                return result.stdout.strip()
+        """The device path; LABEL= and UUID= are resolved on this node (resolve_tag)."""
+        if self.dev.startswith(("LABEL=", "UUID=")):
+            return await resolve_tag(self.dev)
         return self.dev
 
     async def _rdev(self) -> int:

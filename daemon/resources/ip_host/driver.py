@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import json
+from typing import Any
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
 from daemon.service.status import Status
@@ -31,6 +32,26 @@ class AddressDriver(Resource):
         except ValueError as exc:
             raise ResourceError(str(exc)) from None
 
+    async def link(self, dev: str) -> dict[str, Any] | None:
+        """The kernel's view of link dev in this process's network namespace (ip -d -j),
+        None when there is no such link.
+
+        Not /sys/class/net: it shows the namespace of whoever mounted /sys, which need not
+        be this one (a node of the testbed, a container)."""
+        argv = ["ip", "-d", "-j", "link", "show", "dev", dev]
+        try:
+            result = await run(argv, timeout=IP_TIMEOUT, check=False)
+        except CommandError as exc:
+            raise ResourceError(str(exc)) from None
+        if result.ok:
+            try:
+                return dict(json.loads(result.stdout)[0])
+            except (ValueError, IndexError, TypeError):
+                raise ResourceError(f"ip link show {dev}: unexpected output") from None
+        if "does not exist" in result.stderr:
+            return None
+        raise ResourceError(f"ip link show {dev}: {result.tail()}")
+
 
 class Driver(AddressDriver):
     """An address added to ipdev."""
@@ -39,7 +60,7 @@ class Driver(AddressDriver):
         return f"{self.values['ipname']}/{self.prefix()} on {self.ipdev}"
 
     async def status(self) -> StatusReport:
-        if not Path(f"/sys/class/net/{self.ipdev}").exists():
+        if await self.link(self.ipdev) is None:
             return StatusReport(Status.DOWN, [f"warn: ipdev {self.ipdev} does not exist"])
         shown = await run(["ip", "-o", "addr", "show", "dev", self.ipdev], timeout=IP_TIMEOUT)
         address = await self._address()
@@ -47,7 +68,7 @@ class Driver(AddressDriver):
 
     async def start(self) -> None:
         address = await self._address()
-        if not Path(f"/sys/class/net/{self.ipdev}").exists():
+        if await self.link(self.ipdev) is None:
             raise ResourceError(f"ipdev {self.ipdev} does not exist on this node")
         if await address_answers(address):
             raise ResourceError(f"{address} already answers on the network: refusing a duplicate")

@@ -9,13 +9,11 @@ before it: the namespace exists only while the container runs.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
 from daemon.resources.ip_host.driver import AddressDriver
 from daemon.service.status import Status
-from daemon.system.command import CommandError, run
+from daemon.system.command import CommandError, describe, run
 from daemon.system.net import address_answers
 
 IP_TIMEOUT = 20.0
@@ -23,6 +21,8 @@ IP_TIMEOUT = 20.0
 
 class Driver(AddressDriver):
     """An address in a container's network namespace."""
+
+    _detected_mode = ""
 
     @property
     def container(self) -> Container:
@@ -36,15 +36,21 @@ class Driver(AddressDriver):
     def nsdev(self) -> str:
         return str(self.values.get("nsdev") or "eth0")
 
-    def mode(self) -> str:
+    async def mode(self) -> str:
+        """The mode set, else bridge when ipdev is a bridge, else macvlan."""
         if self.values.get("mode"):
             return str(self.values["mode"])
-        return "bridge" if Path(f"/sys/class/net/{self.ipdev}/bridge").exists() else "macvlan"
+        link = await self.link(self.ipdev)
+        kind = (link or {}).get("linkinfo", {}).get("info_kind")
+        self._detected_mode = "bridge" if kind == "bridge" else "macvlan"
+        return self._detected_mode
 
     def label(self) -> str:
+        # Without mode set, the one found on ipdev by the last status or start.
+        mode = self.values.get("mode") or self._detected_mode or "auto"
         return (
             f"{self.values['ipname']}/{self.prefix()} on {self.ipdev} "
-            f"in {self.values['netns']} ({self.mode()})"
+            f"in {self.values['netns']} ({mode})"
         )
 
     def start_after(self) -> str:
@@ -66,6 +72,7 @@ class Driver(AddressDriver):
         return int(data["State"]["Pid"])
 
     async def status(self) -> StatusReport:
+        await self.mode()  # for the label
         pid = await self._pid()
         if pid is None:
             return StatusReport(Status.DOWN)
@@ -80,7 +87,7 @@ class Driver(AddressDriver):
         if pid is None:
             raise ResourceError(f"container {self.values['netns']} is not running")
         address = await self._address()
-        if not Path(f"/sys/class/net/{self.ipdev}").exists():
+        if await self.link(self.ipdev) is None:
             raise ResourceError(f"ipdev {self.ipdev} does not exist on this node")
         if await address_answers(address):
             raise ResourceError(f"{address} already answers on the network: refusing a duplicate")
@@ -101,7 +108,7 @@ class Driver(AddressDriver):
             )
 
     async def _make_link(self, temp: str, pid: int) -> None:
-        mode = self.mode()
+        mode = await self.mode()
         if mode == "bridge":
             host_end = f"fv{pid}"[:15]
             steps = [
@@ -119,6 +126,12 @@ class Driver(AddressDriver):
                 await run(argv, timeout=IP_TIMEOUT)
         except CommandError as exc:
             await run(["ip", "link", "del", temp], timeout=IP_TIMEOUT, check=False)
+            if exc.result and "Unknown device type" in exc.result.tail():
+                kind = "veth" if mode == "bridge" else mode.partition("-")[0]
+                raise ResourceError(
+                    f"this kernel has no {kind} support (mode {mode}): "
+                    f"{describe(exc.result.argv)}: {exc.result.tail()}"
+                ) from None
             raise ResourceError(str(exc)) from None
 
     async def stop(self) -> None:

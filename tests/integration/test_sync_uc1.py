@@ -108,11 +108,40 @@ def test_kill_9_midway_keeps_the_target_copy_and_next_run_is_incremental(uc1: Te
             assert status(tb, "n3")["resources"]["fs#1"]["status"] == "stdby up"
     finally:
         tb.netem("n3", "off")
+    # the killed receive left its half-received subvolume (writable, no received uuid)
+    # in the snapshot directory: nothing uses it, and the next run removes it
+    _wait_no_receive(tb)
+    every, read_only = _received_subvolumes(tb)
+    leftovers = every - read_only
+    assert len(leftovers) == 1, (every, read_only)
     code, reports = sync(tb, "n1", "all", "--rid", "sync#1")
     assert code == 0, reports
     assert reports[0]["mode"] == "incremental"
     assert sh(tb, "n3", "stat -c %s /srv/svc1/data/big").stdout.strip() == str(200 * 1024 * 1024)
+    every, read_only = _received_subvolumes(tb)
+    assert every == read_only and len(every) == 1, (every, read_only)
+    assert not leftovers & every
     sh(tb, "n1", "rm -f /srv/svc1/data/big")
+
+
+def _received_subvolumes(tb: Testbed) -> tuple[set[str], set[str]]:
+    """The subvolumes in sync#1's snapshot directory on n3's disk, all and read-only ones."""
+
+    def names(flags: str) -> set[str]:
+        listed = sh(tb, "n3", f"btrfs subvolume list {flags} /srv/svc1/data").stdout
+        return {line.rsplit("/", 1)[-1] for line in listed.splitlines() if "/sync#1/" in line}
+
+    return names(""), names("-r")
+
+
+def _wait_no_receive(tb: Testbed, timeout: float = 60) -> None:
+    """Until no btrfs receive runs on n3 (the killed peer's child ends at the stream's end)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not sh(tb, "n3", "pgrep -f 'btrfs [r]eceive' || true").stdout.split():
+            return
+        time.sleep(0.2)
+    raise AssertionError("btrfs receive still runs on n3")
 
 
 def _sync_argv() -> list[str]:
@@ -134,7 +163,7 @@ def _wait_for_progress(tb: Testbed, timeout: float = 60) -> None:
 def _wait_for_receiver(tb: Testbed, timeout: float = 30) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pids = sh(tb, "n3", "pgrep -f 'sync btrfs-peer' || true").stdout.split()
+        pids = sh(tb, "n3", "pgrep -f 'sync [b]trfs-peer' || true").stdout.split()
         if pids:
             return " ".join(pids)
         time.sleep(0.2)

@@ -1,13 +1,16 @@
 """The btrfs sync driver: snapshot, incremental send, receive, verify, rotate, refresh.
 
-Plan (which parent to send from) is pure (``plan.py``); the side operations are in
-``side.py``; the target's side runs as ``ferry SVC sync btrfs-peer`` over ssh, so
-the same code acts on both ends.
+Plan (which parent to send from, which snapshots the sender keeps: every target's pair,
+so that each one, even one dead for a while, stays incremental) is pure (``plan.py``);
+the side operations are in ``side.py``; the target's side runs as ``ferry SVC sync
+btrfs-peer`` over ssh, so the same code acts on both ends. The size of a send is
+estimated from its ``--no-data`` twin (``stream.py``), for the ETA.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -24,8 +27,10 @@ from daemon.sync.btrfs.plan import (
     common_parent,
     full_send_reason,
     obsolete,
+    retention,
     snapshot_name,
 )
+from daemon.sync.btrfs.stream import SendSize
 from daemon.sync.progress import Progress
 from daemon.sync.transport import Peers
 from daemon.system.command import kill
@@ -78,21 +83,33 @@ class Driver(SyncDriver):
         async with self.open_side(str(self.values["src"])) as side:
             remote = await self._remote_snapshots(target, peers)
             local = await side.snapshots()
-            parent = None if full else common_parent(local, remote)
+            common = common_parent(local, remote)
+            parent = None if full else common
             reason = "full send: requested (sync full)" if full else ""
             if parent is None and not reason:
                 reason = full_send_reason(local, remote)
+            # What the target holds now, as its listing says (a record lost or stale, or
+            # a snapshot of a failed run it did receive, are set right here).
+            pairs = side.pairs()
+            pairs[target] = common.name if common else ""
+            await self._prune(side, pairs)
             name = snapshot_name(side.base, datetime.now(UTC))
             path = await side.snapshot(name)
-            try:
-                moved = await self._send(path, parent, side, target, peers, progress)
-            except BaseException:
-                await side.delete([name])  # never sent: the previous common pair stays
-                raise
-            await side.delete(obsolete(await side.snapshots(), keep=name))
+            # On failure the new snapshot stays: the target may have received it all the
+            # same (the answer lost on the way back); the next run's listing says, and
+            # the prune there removes it when no target holds its pair.
+            moved = await self._send(path, parent, side, target, peers, progress)
+            pairs[target] = name
+            await self._prune(side, pairs, new=name)
         if reason:
             log.info("%s %s -> %s: %s", self.instance.name, self.rid, target, reason)
         return TransferResult(moved, "full" if parent is None else "incremental", reason)
+
+    async def _prune(self, side: sides.Side, pairs: dict[str, str], new: str = "") -> None:
+        """Keep every target's pair (and new); delete the snapshots no target needs."""
+        kept = retention(await side.snapshots(), pairs, self.targets(), new)
+        side.write_pairs(kept.pins)  # first: a crash in between over-retains, never loses
+        await side.delete(kept.delete)
 
     async def _send(
         self,
@@ -120,6 +137,9 @@ class Driver(SyncDriver):
             while chunk := await stdout.read(CHUNK):
                 yield chunk
 
+        # the size, estimated beside the transfer: the ETA shows once it is known
+        estimate = asyncio.ensure_future(_estimate_total([*argv[:3], "--no-data", *argv[3:]]))
+        estimate.add_done_callback(lambda done: _set_total(done, progress))
         try:
             result = await peers.pipe_to(target, self._peer_argv("receive"), chunks(), progress.add)
             err = await proc.stderr.read()
@@ -127,11 +147,49 @@ class Driver(SyncDriver):
         except BaseException:
             await kill(proc)
             raise
+        finally:
+            estimate.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await estimate
         if proc.returncode != 0:
             raise ResourceError(f"btrfs send: exit {proc.returncode}: {err.decode().strip()}")
         if not result.ok:
             raise ResourceError(f"{target}: receive failed: {result.stderr.strip()[-800:]}")
         return progress.moved
+
+
+async def _estimate_total(argv: list[str]) -> int | None:
+    """The size of the send argv stands for, from its --no-data twin (see stream.py);
+    None when that cannot tell (no total then, and no ETA: the transfer goes on)."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *argv,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    except OSError as exc:
+        log.debug("no size estimate: %s", exc)
+        return None
+    assert proc.stdout is not None
+    size = SendSize()
+    try:
+        while chunk := await proc.stdout.read(CHUNK):
+            size.feed(chunk)
+        await proc.wait()
+    except ValueError as exc:
+        log.debug("no size estimate: %s", exc)
+        await kill(proc)
+        return None
+    except BaseException:
+        await kill(proc)
+        raise
+    return size.total if proc.returncode == 0 else None
+
+
+def _set_total(done: asyncio.Future[int | None], progress: Progress) -> None:
+    if not done.cancelled() and done.exception() is None and done.result():
+        progress.total = done.result()
 
 
 async def peer_list(driver: Driver) -> list[dict[str, Any]]:
@@ -163,6 +221,7 @@ async def peer_receive(driver: Driver, stdin_fd: int) -> list[str]:
         await side.verify_received(final)
         warnings = await side.refresh_data(final)
         await side.delete(obsolete(await side.snapshots(), keep=final.name))
+        side.pairs_path.unlink(missing_ok=True)  # a record of when it sent: moot now
         return warnings
 
 

@@ -1,9 +1,9 @@
-"""Pure decisions of the btrfs sync: snapshot names, the common parent, what to delete."""
+"""Pure decisions of the btrfs sync: snapshot names, the common parent, what to keep."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -63,5 +63,49 @@ def full_send_reason(local: Sequence[Snapshot], remote: Sequence[Snapshot]) -> s
 
 
 def obsolete(snapshots: Sequence[Snapshot], keep: str) -> list[str]:
-    """After the snapshot ``keep`` is confirmed on both sides, the others can go."""
+    """On a receiver, once the snapshot ``keep`` is verified, the others can go."""
     return [s.name for s in ordered(snapshots) if s.name != keep]
+
+
+@dataclass(frozen=True)
+class Retention:
+    """What the sender keeps: one pinned snapshot per target, and what it deletes."""
+
+    pins: dict[str, str]  # target -> the local snapshot kept for it ("" = none)
+    delete: list[str]
+
+
+def retention(
+    snapshots: Sequence[Snapshot],
+    confirmed: Mapping[str, str],
+    targets: Sequence[str],
+    new: str = "",
+) -> Retention:
+    """Which of the sender's snapshots stay: for every target, its pair; plus ``new``.
+
+    ``confirmed`` maps a target to the local snapshot it is known to hold the pair of
+    (what it confirmed receiving, or the common parent its listing showed), ``""`` when
+    it is known to share none. A target absent from it, or whose pair is gone from this
+    side, is *unknown* (this node has not sent to it yet: a DR node that just took over,
+    a record lost): it is pinned the newest snapshot it may share, a received one first
+    (what a node that was a target shares with its former sender and that sender's
+    other targets), else the newest one older than ``new``; the pin is recorded, so it
+    does not slide to newer snapshots run after run while that target stays away.
+
+    Growth is bounded by the targets, not by time: at most one pinned snapshot per
+    target plus ``new``. What a target that stays dead costs is the space of the data
+    changed since its pair (copy on write), until it comes back (its listing replaces
+    the pin), is removed from ``target``, or gets a full send.
+    """
+    present = [s.name for s in ordered(snapshots)]
+    older = [s for s in ordered(snapshots) if s.name != new]
+    received = [s.name for s in older if s.received_uuid]
+    guess = received[-1] if received else (older[-1].name if older else "")
+    pins: dict[str, str] = {}
+    for target in targets:
+        pair = confirmed.get(target)
+        if pair is None or (pair and pair not in present):
+            pair = guess
+        pins[target] = pair
+    keep = {new, *pins.values()}
+    return Retention(pins, [name for name in present if name not in keep])

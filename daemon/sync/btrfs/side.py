@@ -9,21 +9,27 @@ Layout in the filesystem's top level::
 
     <subvolume>                           the writable data (dst on the target)
     .ferry/<svc>/<rid>/<base>@<stamp>     read-only snapshots (sent or received)
+    .ferry/<svc>/<rid>/.pairs.json        the sender's record: target -> the snapshot it
+                                          holds the pair of (kept for it, see plan.retention)
 
 A receive lands in the snapshot directory under the sender's snapshot name (btrfs
 cannot move a read-only subvolume to another directory); until it is verified
 (read-only, received uuid set) nothing uses it, and a writable entry there is what
-an interrupted receive left, removed at the next run.
+an interrupted receive left, removed at the next run. The record of pairs lives with
+the snapshots, on the disk: on a shared disk the node that takes the service over
+finds what its predecessor's targets hold.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemon.config.store import write_atomically
 from daemon.resources.base import ResourceError
 from daemon.sync.btrfs.plan import Snapshot, ordered
 from daemon.system import mounts
@@ -135,6 +141,27 @@ class Side:
                 )
             )
         return ordered(found)
+
+    @property
+    def pairs_path(self) -> Path:
+        return self.snap_dir / ".pairs.json"
+
+    def pairs(self) -> dict[str, str]:
+        """The sender's record: target -> the snapshot it holds the pair of ('' = none).
+
+        Unreadable or absent: an empty record (every target unknown, see plan.retention).
+        """
+        try:
+            data = json.loads(self.pairs_path.read_text())
+        except (OSError, ValueError):
+            return {}
+        if not isinstance(data, dict):
+            return {}
+        return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+
+    def write_pairs(self, pairs: dict[str, str]) -> None:
+        self.snap_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(self.pairs_path, json.dumps(pairs, sort_keys=True) + "\n")
 
     async def snapshot(self, name: str) -> Path:
         """A read-only snapshot of the data subvolume, named name."""

@@ -4,9 +4,11 @@
   the phases seen by n2's daemon (n1 marked dead, monitor ``ready``, ``starting``, up).
   Then n1 is revived and the service switched back (not timed). With the testbed's
   timings (hb 1 s, timeout 3 s, ready 1 s) and with the defaults (5 s, 15 s, 5 s).
-* Partitions: randomized failures of 2-8 s (the n1|n2 link, or the running node's cable),
-  sampling every 0.5 s whether two instances are up at once; without quorum, then with
-  ``quorum = true`` and an arbitrator (``ferryd --arbitrator`` in n3).
+* Partitions: randomized failures of 2-8 s between n1 and n2, of three kinds: a split
+  (every frame both ways), one-way loss (everything one of them sends to the other,
+  either direction), heartbeat-only loss (ferryd's peer port, TCP 7443, both ways: ssh
+  and the rest flow), sampling every 0.5 s whether two instances are up at once; without
+  quorum, then with ``quorum = true`` and an arbitrator (``ferryd --arbitrator`` in n3).
 
 The instance status is asked from each node's daemon over its unix socket, with
 ``refresh=true`` (``GET /api/services/svc1?refresh=true``: the status ``ferry svc1 print
@@ -17,6 +19,7 @@ a 2-core machine, so the polling disturbs the start it measures less.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import math
 import random
@@ -53,6 +56,9 @@ STALE_EXEC_ROOT = (
 UP = ("up", "warn")
 POLL = 0.2
 SAMPLE = 0.5
+PEER_PORT = 7443  # ferryd's listener: heartbeats and every other peer request
+SPLIT, ONEWAY, HEARTBEAT, CUT = "split", "oneway", "heartbeat", "cut"
+KINDS = (SPLIT, ONEWAY, HEARTBEAT)  # randomized among these; CUT on request (--kinds)
 
 
 class BenchError(RuntimeError):
@@ -169,12 +175,16 @@ def place_on_n1(tb: Testbed) -> None:
 def failover_once(tb: Testbed, limit: float) -> dict[str, Any]:
     """Kill n1; the seconds until n2 sees it dead, is ready, starts, and is up.
 
-    Detection and up are polled (every POLL s); ready and the start action's begin and end
-    are the daemon's own timestamps (``ready_since``, the action record), on the host's
-    clock like the kill's (the nodes share it).
+    Up is polled (every POLL s). Detection and ready are the times n2's daemon logged
+    them ("node n1 is dead", "svc1: ready"), the start action's begin and end its record's
+    timestamps: all on the host's clock like the kill's (the nodes share it). Polling n2's
+    view (``ready_since``) is the fallback: the ready state lasts about ready_period, and
+    one slow answer of the daemon under load was enough to miss it.
     """
     marks: dict[str, float] = {}
     stop = threading.Event()
+    log_path = tb.layout.log("n2", "ferryd")
+    log_offset = log_path.stat().st_size if log_path.exists() else 0
     killed = time.time()
 
     def watch() -> None:  # n2's daemon's view, every POLL seconds
@@ -185,7 +195,7 @@ def failover_once(tb: Testbed, limit: float) -> dict[str, Any]:
                     marks.setdefault("dead", time.time())
                 since = instance(view, "n2").get("ready_since")
                 if since and since > killed:
-                    marks.setdefault("ready", float(since))
+                    marks["ready"] = float(since)  # the last one seen: the one that started
             stop.wait(POLL)
 
     tb.kill("n1")
@@ -211,6 +221,16 @@ def failover_once(tb: Testbed, limit: float) -> dict[str, Any]:
             marks["start_end"] = float(record.get("ended_at") or marks["up"])
             action = record
             break
+    sources = {"detection": "poll" if "dead" in marks else None,
+               "ready": "view" if "ready" in marks else None}  # fmt: skip
+    logged = daemon_log(log_path, log_offset, killed)
+    dead = [t for t, msg in logged if msg.startswith("node n1 is dead")]
+    before_start = marks.get("start_begin", marks["up"])
+    ready = [t for t, msg in logged if msg.startswith("svc1: ready (") and t <= before_start]
+    if dead:
+        marks["dead"], sources["detection"] = dead[0], "log"
+    if ready:
+        marks["ready"], sources["ready"] = ready[-1], "log"
     rel = {k: v - killed for k, v in marks.items()}
     return {
         "total": rel["up"],
@@ -222,8 +242,30 @@ def failover_once(tb: Testbed, limit: float) -> dict[str, Any]:
         "ready_to_start": _diff(rel.get("start_begin"), rel.get("ready")),
         "start": _diff(rel.get("start_end"), rel.get("start_begin")),
         "ready_to_up": _diff(rel["up"], rel.get("ready")),
+        "sources": sources,
         "start_action": action,
     }
+
+
+def daemon_log(path: Path, offset: int, after: float) -> list[tuple[float, str]]:
+    """(time, message) of the daemon's JSON log lines from ``offset`` logged after ``after``."""
+    out = []
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return []
+    for line in lines:
+        try:
+            record = json.loads(line)
+            stamp = datetime.datetime.strptime(record["ts"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        except (ValueError, KeyError, TypeError):
+            continue  # not one of the daemon's records (a traceback, a kv line)
+        when = stamp.replace(tzinfo=datetime.UTC).timestamp()
+        if when > after:
+            out.append((when, str(record.get("msg", ""))))
+    return out
 
 
 def _diff(end: float | None, begin: float | None) -> float | None:
@@ -279,7 +321,9 @@ def bench_failover(tb: Testbed, timings: dict[str, str], runs: int) -> dict[str,
         time.sleep(2 * seconds(timings["hb_interval"]))  # n2 has n1's current state
         run = failover_once(tb, limit)
         action = run.pop("start_action", None) or {}
+        sources = run.pop("sources")
         row: dict[str, Any] = {k: None if v is None else round(v, 3) for k, v in run.items()}
+        row["sources"] = sources
         begun = float(action.get("started_at") or 0)
         row["start_state"] = action.get("state")
         row["start_error"] = action.get("error")
@@ -352,9 +396,30 @@ def settle(tb: Testbed, pool: ThreadPoolExecutor, limit: float = 90) -> tuple[st
     raise BenchError(f"not settled after {limit:g}s")
 
 
-def partition_run(tb: Testbed, count: int, budget: float, seed: int) -> dict[str, Any]:
+def inject(
+    tb: Testbed, kind: str, running: str, rng: random.Random
+) -> tuple[str, Callable[[], None]]:
+    """Start a failure of ``kind`` between n1 and n2; its label and how to heal it."""
+    peer = "n2" if running == "n1" else "n1"
+    if kind == SPLIT:
+        tb.partition("n1", "n2")
+        return "split n1|n2", tb.heal_partition
+    if kind == ONEWAY:
+        src, dst = rng.choice(((running, peer), (peer, running)))
+        tb.partition(src, dst, oneway=True)
+        side = "from" if src == running else "to"
+        return f"one-way loss {side} the running node", tb.heal_partition
+    if kind == HEARTBEAT:
+        tb.partition("n1", "n2", port=PEER_PORT)
+        return f"heartbeat-only loss (tcp {PEER_PORT})", tb.heal_partition
+    tb.cut(running)
+    return "cut running node", lambda: tb.heal(running)
+
+
+def partition_run(
+    tb: Testbed, count: int, budget: float, seed: int, kinds: tuple[str, ...] = KINDS
+) -> dict[str, Any]:
     rng = random.Random(seed)
-    kinds = ("split n1|n2", "cut running node")
     events: list[dict[str, Any]] = []
     started = time.monotonic()
     interventions = 0
@@ -371,19 +436,13 @@ def partition_run(tb: Testbed, count: int, budget: float, seed: int) -> dict[str
                 place_on_n1(tb)
                 running, _ = settle(tb, pool)
             kind, length = rng.choice(kinds), rng.uniform(2, 8)
-            if kind == "split n1|n2":
-                tb.partition("n1", "n2")
-            else:
-                tb.cut(running)
+            label, heal = inject(tb, kind, running, rng)
             event = _sample(tb, pool, length)
-            if kind == "split n1|n2":
-                tb.heal_partition()
-            else:
-                tb.heal(running)
+            heal()
             healed = time.monotonic()
             after = _sample(tb, pool, 0, until_settled=True)
             event = {
-                "kind": kind,
+                "kind": label,
                 "running_before": running,
                 "seconds": round(length, 2),
                 "samples": event["samples"] + after["samples"],
@@ -398,7 +457,7 @@ def partition_run(tb: Testbed, count: int, budget: float, seed: int) -> dict[str
             if not after["settled"]:
                 interventions += 1
             events.append(event)
-            print(f"  {index + 1}/{count} {kind:<16} {length:4.1f}s: {event['double']}/"
+            print(f"  {index + 1}/{count} {label:<36} {length:4.1f}s: {event['double']}/"
                   f"{event['samples']} samples with 2 up ({event['double_after_heal']} after the "
                   f"heal), settled in {event['settle_seconds']:.1f}s", flush=True)  # fmt: skip
     return _partition_summary(events, interventions, time.monotonic() - started, seed)
@@ -472,7 +531,7 @@ def _partition_summary(
 
 def partition_table(rows: list[tuple[str, dict[str, Any]]]) -> None:
     print("\npartitions: moments (0.5 s samples) with svc1 up on both n1 and n2")
-    width = 34
+    width = 42
     print(f"{'':<{width}}  {'partitions':>10}  {'with 2 up':>9}  {'samples':>8}  {'2 up':>6}")
     for name, data in rows:
         print(f"{name:<{width}}  {data['partitions']:>10}  {data['partitions_with_double']:>9}  "
@@ -517,15 +576,25 @@ def run(argv: list[str]) -> int:
     parser.add_argument("--quick", action="store_true", help="3 runs each, 10 partitions")
     parser.add_argument("--no-quorum-run", action="store_true", help="skip the quorum run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--kinds", default=",".join(KINDS), help=argparse.SUPPRESS)  # + cut
+    parser.add_argument("--no-default-timings", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.quick:
         args.runs, args.partitions = 3, 10
+    kinds = tuple(args.kinds.split(","))
+    if not kinds or set(kinds) - {*KINDS, CUT}:
+        parser.error(f"--kinds: among {', '.join((*KINDS, CUT))}")
     command = "python -m bench failover" + (" " + " ".join(argv) if argv else "")
     tb = Testbed(state_dir=STATE_DIR, prefix=PREFIX)
     arbitrator: subprocess.Popen[bytes] | None = None
-    data: dict[str, Any] = {"command": command, "partition_kinds_not_measured": (
-        "one-way loss, heartbeat-only loss: the testbed's netem impairs both directions of "
-        "all of a node's traffic, and its partitions drop every frame both ways")}  # fmt: skip
+    data: dict[str, Any] = {"command": command, "partition_kinds": {
+        "split n1|n2": "every frame between n1 and n2 dropped, both ways",
+        "one-way loss from/to the running node": "every IP packet one of them sends to the "
+        "other dropped (ARP passes); the direction drawn at random",
+        f"heartbeat-only loss (tcp {PEER_PORT})": "TCP to/from ferryd's peer port between "
+        "n1 and n2 dropped, both ways; ssh, ping and the rest flow",
+        "cut running node": "the running node's cable pulled (only with --kinds ...,cut)",
+    }}  # fmt: skip
     started = time.monotonic()
     try:
         tb.up()
@@ -538,7 +607,7 @@ def run(argv: list[str]) -> int:
         print(f"\npartitions without quorum: {args.partitions}", flush=True)
         place_on_n1(tb)
         data["partitions_no_quorum"] = partition_run(
-            tb, args.partitions, args.partition_budget, args.seed
+            tb, args.partitions, args.partition_budget, args.seed, kinds
         )
         rows = [("no quorum (hb 1s/3s/1s)", data["partitions_no_quorum"])]
         if not args.no_quorum_run:
@@ -547,17 +616,18 @@ def run(argv: list[str]) -> int:
             restart_ferryd(tb, **TEST_TIMINGS, quorum="true", arbitrators=ARBITRATOR)
             place_on_n1(tb)
             data["partitions_quorum"] = partition_run(
-                tb, args.partitions, args.partition_budget, args.seed
+                tb, args.partitions, args.partition_budget, args.seed, kinds
             )
             data["partitions_quorum"]["arbitrator"] = f"{ARBITRATOR} (ferryd --arbitrator in n3)"
             rows.append(("quorum + arbitrator (hb 1s/3s/1s)", data["partitions_quorum"]))
         partition_table(rows)
-        print(f"\nfailover, default timings {DEFAULT_TIMINGS}: {args.runs} runs", flush=True)
-        restart_ferryd(tb, **DEFAULT_TIMINGS)
-        data["failover_default_timings"] = bench_failover(tb, DEFAULT_TIMINGS, args.runs)
-        failover_table(
-            "failover, hb 5 s / timeout 15 s / ready 5 s", data["failover_default_timings"]
-        )
+        if not args.no_default_timings:
+            print(f"\nfailover, default timings {DEFAULT_TIMINGS}: {args.runs} runs", flush=True)
+            restart_ferryd(tb, **DEFAULT_TIMINGS)
+            data["failover_default_timings"] = bench_failover(tb, DEFAULT_TIMINGS, args.runs)
+            failover_table(
+                "failover, hb 5 s / timeout 15 s / ready 5 s", data["failover_default_timings"]
+            )
         failover_table("failover, hb 1 s / timeout 3 s / ready 1 s", data["failover_test_timings"])
         partition_table(rows)
     except (RuntimeError, subprocess.SubprocessError, OSError) as exc:

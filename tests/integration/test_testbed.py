@@ -8,6 +8,7 @@ testbed exists. The others use the session's ``testbed`` fixture.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -537,6 +538,96 @@ def test_partition_by_cli_between_groups(testbed: Testbed) -> None:
     assert reachable(testbed, "n1", "n2")
     assert cli(env, "heal-partition").returncode == 0
     assert reachable(testbed, "n3", "n1")
+
+
+CONNECT = "import socket, sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)"
+
+
+def tcp_connects(tb: Testbed, src: str, dst: str, port: int) -> bool:
+    """A TCP connection from ``src`` to ``dst:port`` is set up within 2 s."""
+    return tb.exec(src, "python3", "-c", CONNECT, dst, str(port), timeout=30).returncode == 0
+
+
+def echo_requests_in(tb: Testbed, node: str) -> int:
+    """ICMP echo requests the node's IP stack received so far (/proc/net/snmp InEchos)."""
+    lines = [line.split() for line in sh(tb, node, "cat /proc/net/snmp").splitlines()]
+    names, values = (line for line in lines if line[0] == "Icmp:")
+    return int(values[names.index("InEchos")])
+
+
+@contextlib.contextmanager
+def listener(tb: Testbed, node: str, port: int) -> Iterator[None]:
+    """``python3 -m http.server PORT`` on the node's address while inside; stopped by pid."""
+    proc = tb.popen(node, "python3", "-m", "http.server", str(port), "--bind", tb.node_ip(node),
+                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while not tcp_connects(tb, node, tb.node_ip(node), port):  # local: no switch crossed
+            assert proc.poll() is None, f"the listener on {node}:{port} died"
+            assert time.monotonic() < deadline, f"nothing listens on {node}:{port}"
+            time.sleep(0.2)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+def test_oneway_partition_drops_one_direction_only(testbed: Testbed) -> None:
+    with listener(testbed, "n2", 7444):
+        assert tcp_connects(testbed, "n1", "n2", 7444)
+        testbed.partition("n1", "n2", oneway=True)
+        assert not tcp_connects(testbed, "n1", "n2", 7444)
+        assert tcp_connects(testbed, "n3", "n2", 7444)
+        # n1 -> n2: n2's stack sees none of n1's echo requests.
+        before = echo_requests_in(testbed, "n2")
+        assert testbed.exec("n1", *PING, "n2").returncode != 0
+        assert echo_requests_in(testbed, "n2") == before
+        # n2 -> n1: the requests arrive (even with a fresh ARP lookup), the replies are lost.
+        sh(testbed, "n2", "ip neigh flush all")
+        before = echo_requests_in(testbed, "n1")
+        done = testbed.exec("n2", "busybox", "ping", "-c", "3", "-i", "0.2", "-W", "1", "n1")
+        assert done.returncode != 0 and " 0 packets received" in done.stdout, done.stdout
+        assert echo_requests_in(testbed, "n1") - before >= 3
+        assert testbed.status()["partitions"] == [
+            {"a": ["n1"], "b": ["n2"], "oneway": True, "port": None}
+        ]
+        testbed.heal_partition()
+        assert tcp_connects(testbed, "n1", "n2", 7444)
+        assert reachable(testbed, "n1", "n2") and reachable(testbed, "n2", "n1")
+
+
+def test_port_partition_drops_only_that_tcp_port(testbed: Testbed) -> None:
+    with listener(testbed, "n2", 7443), listener(testbed, "n1", 7443):
+        testbed.partition("n1", "n2", port=7443)
+        assert not tcp_connects(testbed, "n1", "n2", 7443)
+        assert not tcp_connects(testbed, "n2", "n1", 7443)
+        assert tcp_connects(testbed, "n3", "n2", 7443) and tcp_connects(testbed, "n3", "n1", 7443)
+        assert sh(testbed, "n1", "ssh n2 hostname") == "n2\n"
+        assert reachable(testbed, "n1", "n2") and reachable(testbed, "n2", "n1")
+        testbed.heal_partition()
+        assert tcp_connects(testbed, "n1", "n2", 7443) and tcp_connects(testbed, "n2", "n1", 7443)
+
+
+def test_oneway_port_partition_by_cli_and_heal(testbed: Testbed) -> None:
+    env = testbed.cli_env()
+    with listener(testbed, "n2", 7443), listener(testbed, "n3", 7443):
+        done = cli(env, "partition", "n1", "n2,n3", "--oneway", "--port", "7443")
+        assert done.returncode == 0, done.stderr
+        assert status_json(env)["partitions"] == [
+            {"a": ["n1"], "b": ["n2", "n3"], "oneway": True, "port": 7443}
+        ]
+        assert "partition: n1 -> n2,n3 (tcp port 7443)" in cli(env, "status").stdout
+        assert not tcp_connects(testbed, "n1", "n2", 7443)
+        assert not tcp_connects(testbed, "n1", "n3", 7443)
+        assert tcp_connects(testbed, "n2", "n3", 7443)
+        assert sh(testbed, "n1", "ssh n3 hostname") == "n3\n"
+        assert cli(env, "heal-partition").returncode == 0
+        assert status_json(env)["partitions"] == []
+        assert tcp_connects(testbed, "n1", "n2", 7443) and tcp_connects(testbed, "n1", "n3", 7443)
 
 
 def test_cut_and_heal(testbed: Testbed) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from .cluster import Testbed
 from .procs import TestbedError
+from .state import Partition
 from .topology import parse_nodes
 
 
@@ -48,8 +49,8 @@ def _status(tb: Testbed, args: argparse.Namespace) -> int:
             f"  {name} {info['ip']:<11} {' '.join(flags) or 'DOWN':<20} link {info['link']}{extra}"
         )
         print(f"     {info['disk']}")
-    for group_a, group_b in status["partitions"]:
-        print(f"  partition: {','.join(group_a)} | {','.join(group_b)}")
+    for part in status["partitions"]:
+        print(f"  partition: {Partition(**part).describe()}")
     return 0 if status["up"] else 1
 
 
@@ -62,7 +63,9 @@ def _exec(tb: Testbed, args: argparse.Namespace) -> int:
 
 
 def _partition(tb: Testbed, args: argparse.Namespace) -> int:
-    tb.partition(parse_nodes(args.group_a), parse_nodes(args.group_b))
+    tb.partition(
+        parse_nodes(args.group_a), parse_nodes(args.group_b), oneway=args.oneway, port=args.port
+    )
     return 0
 
 
@@ -122,6 +125,12 @@ def parser() -> argparse.ArgumentParser:
     part = sub.add_parser("partition", help="drop traffic between two nodes (or n1,n2 n3)")
     part.add_argument("group_a")
     part.add_argument("group_b")
+    part.add_argument(
+        "--oneway", action="store_true", help="only from group_a to group_b (ARP still passes)"
+    )
+    part.add_argument(
+        "--port", type=int, default=None, help="only TCP to/from this port (ferryd: 7443)"
+    )
     part.set_defaults(func=_partition)
     heal_all = sub.add_parser("heal-partition", help="remove every partition")
     heal_all.set_defaults(func=_on_testbed(Testbed.heal_partition))

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from .procs import (
     wait_for,
     with_descendants,
 )
-from .state import NetemRecord, State
+from .state import NetemRecord, Partition, State
 from .topology import (
     DEFAULT_NODES,
     DISK_DEVICE,
@@ -546,17 +547,33 @@ class Testbed:
             state.cut = sorted(cut)
             self._save(state)
 
-    def partition(self, group_a: Sequence[str] | str, group_b: Sequence[str] | str) -> None:
-        """Drop every frame between the two groups of nodes inside the switch."""
+    def partition(
+        self,
+        group_a: Sequence[str] | str,
+        group_b: Sequence[str] | str,
+        *,
+        oneway: bool = False,
+        port: int | None = None,
+    ) -> None:
+        """Drop frames between two groups of nodes inside the switch.
+
+        Every frame both ways by default. With ``oneway`` only those from
+        ``group_a`` to ``group_b`` (IP only: ARP still passes, so what
+        ``group_b`` sends keeps arriving). With ``port`` only TCP to or from that
+        port (e.g. ferryd's 7443: heartbeats lost, ssh and the rest flowing).
+        Partitions add up; ``heal_partition`` removes them all.
+        """
         a = [group_a] if isinstance(group_a, str) else list(group_a)
         b = [group_b] if isinstance(group_b, str) else list(group_b)
+        if port is not None and not 0 < port < 65536:
+            raise TestbedError(f"bad port {port}")
         with self._locked():
             state = self.state()
             for name in a + b:
                 self._check_node(state, name)
             if set(a) & set(b):
                 raise TestbedError(f"a node cannot be on both sides: {sorted(set(a) & set(b))}")
-            state.partitions.append([a, b])
+            state.partitions.append(Partition(a, b, oneway, port))
             network.apply_partitions(state.topology, state.partitions)
             self._save(state)
 
@@ -651,7 +668,7 @@ class Testbed:
             "prefix": topo.prefix,
             "shared": list(topo.shared),
             "nodes": nodes,
-            "partitions": state.partitions,
+            "partitions": [asdict(p) for p in state.partitions],
             "timings": state.timings,
         }
 

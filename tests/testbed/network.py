@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from itertools import product
 
 from .procs import run
+from .state import Partition
 from .topology import BRIDGE, GATEWAY, NETEM_SUFFIX, PREFIXLEN, Topology, node_ip
 
 NFT_TABLE = "ferry"
@@ -88,19 +89,32 @@ def set_port(topo: Topology, node: str, up: bool) -> None:
     ip(topo.switch_ns, "link", "set", node, "up" if up else "down")
 
 
-def partition_rules(partitions: Sequence[Sequence[Sequence[str]]]) -> list[str]:
-    """nft rules dropping every frame between the two groups of each partition."""
+def partition_rules(partitions: Sequence[Partition]) -> list[str]:
+    """nft rules (bridge family, forward hook) that carry out ``partitions``.
+
+    A frame is matched by the switch ports it enters and leaves by (named after
+    the nodes; ``<node>-nq`` while netem is on). A one-way partition drops what
+    group ``a`` sends to group ``b`` but lets ARP through, so that ``b`` keeps
+    resolving ``a``'s addresses and its frames keep arriving there: only the
+    IP traffic is lost, as on a link losing one direction. A port-only one drops
+    TCP segments to or from that port and nothing else.
+    """
     rules = []
-    for group_a, group_b in partitions:
-        for a, b in product(group_a, group_b):
-            ports_a = f'{{ "{a}", "{a}{NETEM_SUFFIX}" }}'
-            ports_b = f'{{ "{b}", "{b}{NETEM_SUFFIX}" }}'
-            rules.append(f"iifname {ports_a} oifname {ports_b} drop")
-            rules.append(f"iifname {ports_b} oifname {ports_a} drop")
+    for part in partitions:
+        if part.port is not None:
+            matches = [f"tcp dport {part.port} ", f"tcp sport {part.port} "]
+        else:
+            matches = ["ether type != arp " if part.oneway else ""]
+        directions = [(part.a, part.b)] if part.oneway else [(part.a, part.b), (part.b, part.a)]
+        for group_src, group_dst in directions:
+            for src, dst in product(group_src, group_dst):
+                ports_src = f'{{ "{src}", "{src}{NETEM_SUFFIX}" }}'
+                ports_dst = f'{{ "{dst}", "{dst}{NETEM_SUFFIX}" }}'
+                rules += [f"iifname {ports_src} oifname {ports_dst} {m}drop" for m in matches]
     return rules
 
 
-def apply_partitions(topo: Topology, partitions: Sequence[Sequence[Sequence[str]]]) -> None:
+def apply_partitions(topo: Topology, partitions: Sequence[Partition]) -> None:
     """Replace the switch's bridge filter with the rules of ``partitions``."""
     body = "\n".join(f"    {rule}" for rule in partition_rules(partitions))
     ruleset = (

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +35,26 @@ class NetemRecord:
 
 
 @dataclass
+class Partition:
+    """Frames dropped between two groups of nodes at the switch.
+
+    Both ways, or with ``oneway`` only from group ``a`` to group ``b``; every
+    frame, or with ``port`` only TCP segments to or from that port.
+    """
+
+    a: list[str]
+    b: list[str]
+    oneway: bool = False
+    port: int | None = None
+
+    def describe(self) -> str:
+        """``n1 | n2``, ``n1 -> n2``, with `` (tcp port 7443)`` when port-only."""
+        arrow = "->" if self.oneway else "|"
+        text = f"{','.join(self.a)} {arrow} {','.join(self.b)}"
+        return text + (f" (tcp port {self.port})" if self.port is not None else "")
+
+
+@dataclass
 class State:
     """Everything a testbed made, and the failures currently injected."""
 
@@ -46,7 +66,7 @@ class State:
     loops: dict[str, str] = field(default_factory=dict)
     nodes: dict[str, NodeRecord] = field(default_factory=dict)
     cut: list[str] = field(default_factory=list)
-    partitions: list[list[list[str]]] = field(default_factory=list)
+    partitions: list[Partition] = field(default_factory=list)
     netem: dict[str, NetemRecord] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
 
@@ -79,6 +99,13 @@ def _proc_json(proc: ProcId | None) -> dict[str, int] | None:
     return {"pid": proc.pid, "start": proc.start} if proc else None
 
 
+def _partition(data: dict[str, Any] | list[list[str]]) -> Partition:
+    if isinstance(data, list):  # written before one-way and port-only partitions
+        return Partition(list(data[0]), list(data[1]))
+    port = None if data.get("port") is None else int(data["port"])
+    return Partition(list(data["a"]), list(data["b"]), bool(data.get("oneway")), port)
+
+
 def _to_json(state: State) -> dict[str, Any]:
     topo = state.topology
     return {
@@ -97,7 +124,7 @@ def _to_json(state: State) -> dict[str, Any]:
             for name, rec in state.nodes.items()
         },
         "cut": state.cut,
-        "partitions": state.partitions,
+        "partitions": [asdict(p) for p in state.partitions],
         "netem": {
             name: {"args": rec.args, "forwarder": _proc_json(rec.forwarder)}
             for name, rec in state.netem.items()
@@ -125,7 +152,7 @@ def _from_json(data: dict[str, Any]) -> State:
         loops=dict(data.get("loops", {})),
         nodes=nodes,
         cut=list(data.get("cut", [])),
-        partitions=[[list(a), list(b)] for a, b in data.get("partitions", [])],
+        partitions=[_partition(p) for p in data.get("partitions", [])],
         netem=netem,
         timings=dict(data.get("timings", {})),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any, cast
 
@@ -41,6 +42,8 @@ from daemon.api.schemas import (
     ServiceList,
     ServiceSummary,
     StatusName,
+    SyncPeerAnswer,
+    SyncPeerCall,
     ValidationReport,
 )
 from daemon.cluster import distribute
@@ -54,8 +57,12 @@ from daemon.config.store import write_atomically
 from daemon.config.validate import has_errors, validate
 from daemon.events import SubscriptionEnded
 from daemon.node.services import StatusUnavailable, UnknownService
+from daemon.resources.base import ResourceError
 from daemon.service.loader import NotAnInstance
 from daemon.service.status import Status, cluster_avail
+from daemon.sync.base import SyncDriver
+
+log = logging.getLogger("ferry.api")
 
 SVC = PathParam("svc", SERVICE_NAME_PATTERN, "Service name.")
 ACTION_ID = PathParam("action_id", ACTION_ID_PATTERN, "Action id, as returned on submission.")
@@ -478,6 +485,32 @@ async def peer_config(call: Call) -> ValidationReport:
     return ValidationReport(service=name, valid=True, issues=_issues(issues))
 
 
+async def peer_sync(call: Call) -> SyncPeerAnswer:
+    """A sender's call to this node as a sync target (daemon/sync/transport.py)."""
+    peer = _require_peer(call)
+    name = _service(call)
+    body = await call.body(SyncPeerCall)
+    if body.sender != peer:
+        raise ApiError(403, f"certificate of {peer} cannot speak for {body.sender}", field="sender")
+    try:
+        inst = call.ctx.services.instance(name)
+    except (UnknownService, ConfigError, NotAnInstance) as exc:
+        raise _instance_error(name, exc) from None
+    resource = inst.resources.get(body.rid)
+    if not isinstance(resource, SyncDriver):
+        raise ApiError(404, f"{name}: no sync resource {body.rid}", field="rid")
+    try:
+        answer = await resource.peer_call(body.verb, body.sender, body.model_dump()["stamp"])
+    except ResourceError as exc:
+        raise ApiError(409, f"{name} {body.rid}: {exc}") from None
+    except Exception as exc:  # a driver's failure (docker, btrfs): the sender's answer
+        log.exception("%s %s: %s for %s failed", name, body.rid, body.verb, peer)
+        raise ApiError(
+            409, f"{name} {body.rid}: {body.verb}: {type(exc).__name__}: {exc}"
+        ) from None
+    return SyncPeerAnswer(answer=answer)
+
+
 # ---------------------------------------------------------------------------- actions
 
 
@@ -657,6 +690,19 @@ ROUTES: tuple[Route, ...] = (
         body=PeerConfig,
         path_params=(SVC,),
         errors=(400, 403, 413, 422),
+        tag="cluster",
+    ),
+    Route(
+        "POST",
+        "/api/cluster/services/{svc}/sync",
+        peer_sync,
+        "A sync sender's call to this node as its target: guard, release, stamp (node "
+        "certificate only)",
+        ROOT,
+        SyncPeerAnswer,
+        body=SyncPeerCall,
+        path_params=(SVC,),
+        errors=(400, 403, 404, 409, 413, 422),
         tag="cluster",
     ),
     Route(

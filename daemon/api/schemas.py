@@ -302,21 +302,33 @@ class InstanceMsg(_Peer):
 
 
 class HeartbeatMsg(_Peer):
-    """What a node sends its peers every hb_interval: always its full state."""
+    """What a node sends its peers every hb_interval: its full state, or a patch."""
 
     node: str
     cluster: str
     boot: str = Field(description="Changes when the daemon restarts.")
-    gen: int = Field(description="Increases with every message of one boot.")
+    gen: int = Field(description="Increases by one with every message of one boot.")
+    kind: Literal["full", "patch"] = Field(
+        default="full",
+        description="full: the whole state; patch: what changed since generation gen - 1 "
+        "(instances and expects that changed, services removed; the node facts always).",
+    )
     sent_at: float
     frozen: bool = False
     load: float = 0.0
     free_mem: float = 0.0
     score: float = 0.0
     instances: dict[str, InstanceMsg] = Field(default_factory=dict)
+    removed: list[str] = Field(
+        default_factory=list, description="patch: the services whose instance is gone."
+    )
     expects: dict[str, ExpectMsg] = Field(default_factory=dict)
     sees: list[str] = Field(
         default_factory=list, description="The nodes the sender hears now (itself included)."
+    )
+    full_wanted: list[str] = Field(
+        default_factory=list,
+        description="The peers the sender needs a full message from (it missed a generation).",
     )
 
 
@@ -344,6 +356,38 @@ class PeerConfig(_Peer):
 
     text: str = Field(max_length=MAX_BYTES)
     origin: str
+
+
+class SyncStampMsg(_Peer):
+    """A successful transfer's stamp, as the sender recorded it (daemon/sync/stamps.py)."""
+
+    started: float = Field(description="When the transfer started (unix time): the data age.")
+    ended: float
+    bytes: int = Field(ge=0)
+    seconds: float = Field(ge=0)
+    mode: str
+    source: NodeName
+    target: NodeName
+
+
+class SyncPeerCall(_Peer):
+    """A sender's call to a sync target: its guard and what it holds (rsync prepare, docker
+    have, btrfs list), the release of a receive mount, or a successful transfer's stamp."""
+
+    rid: Rid
+    verb: Literal["prepare", "release", "stamp", "have", "list"] = Field(
+        description="rsync: prepare, release; docker: have, release; btrfs: list; any: stamp."
+    )
+    sender: NodeName
+    stamp: SyncStampMsg | None = Field(default=None, description="stamp: what to record.")
+
+
+class SyncPeerAnswer(_Response):
+    """The target's answer, as its ``ferry SVC sync *-peer`` command prints it (for prepare
+    and have: its instance status, the guard, and what it holds); empty for release and
+    stamp."""
+
+    answer: dict[str, Any] = Field(default_factory=dict)
 
 
 class DrFacts(_Response):

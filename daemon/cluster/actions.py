@@ -8,8 +8,11 @@
   ``giveback`` ``placed`` (back to the placement leader).
 * The action ends when the expect is reached (succeeded) or failed (failed, with
   the reason), so that ``GET /api/actions/{id}?wait=S`` waits for the outcome.
-* ``freeze`` / ``thaw``: this instance, persistently. ``clear``: reset failed
-  monitor states of this instance. ``sync``: the sync resources, run here.
+* ``freeze`` / ``thaw`` (any service) set the global expect ``frozen`` / ``thawed``:
+  every node of the service sets (clears) its own persistent instance flag; the
+  action ends when every live instance reports it. The local flag changes at once.
+  ``clear``: reset failed monitor states of this instance. ``sync``: the sync
+  resources, run here.
 * Actions the monitor submits (params ``origin = monitor``) act directly.
 """
 
@@ -20,7 +23,8 @@ import time
 from typing import Any
 
 from daemon.actions import ActionFailure, ActionRecord
-from daemon.cluster.monitor import Monitor, frozen_path, set_flag
+from daemon.cluster.monitor import FREEZING, Monitor, frozen_path, set_flag
+from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.cluster.state import ClusterState, Expect, SetExpect
 from daemon.node.services import NodeServices
 from daemon.service.instance import Instance
@@ -28,9 +32,10 @@ from daemon.sync.base import SyncDriver, TargetReport
 from daemon.sync.docker.driver import Driver as DockerSync
 from daemon.sync.plan import ACTION_POOLS
 from daemon.sync.run import run_sync as shared_run_sync
+from daemon.sync.transport import PeerDaemons
 
 EXPECT_WAIT = 900.0  # an expect not reached within this is reported as failed
-EXPECT_ACTIONS = ("switch", "takeover", "giveback")
+EXPECT_ACTIONS = ("switch", "takeover", "giveback", "freeze", "thaw")
 
 
 async def run_sync(
@@ -39,8 +44,10 @@ async def run_sync(
     rids: list[str] | None,
     nodes: list[str] | None = None,
     pools: list[str] | None = None,
+    daemons: PeerDaemons | None = None,
 ) -> list[TargetReport]:
-    """Run a sync action on this node's sync resources (as ``ferry SVC sync MODE`` does)."""
+    """Run a sync action on this node's sync resources (as ``ferry SVC sync MODE`` does;
+    ``daemons``: the peers' ferryd, for the small calls of a sync)."""
     if mode not in ACTION_POOLS:
         raise ActionFailure(f"sync mode {mode!r}: one of {', '.join(ACTION_POOLS)}")
     found = [r for r in inst.resources.values() if isinstance(r, SyncDriver) and not r.disabled]
@@ -52,7 +59,7 @@ async def run_sync(
         nodes = [t for t in (nodes or pooled) if t in pooled]
         if not nodes:
             return []
-    return await shared_run_sync(found, mode, nodes)
+    return await shared_run_sync(found, mode, nodes, daemons)
 
 
 class ClusterActions:
@@ -66,6 +73,10 @@ class ClusterActions:
     def _instance(self, name: str) -> Instance:
         return self.services.instance_for_action(name)
 
+    def _daemons(self) -> PeerDaemonClient:
+        """The peers' ferryd for a sync's small calls (closed with the sync's transport)."""
+        return PeerDaemonClient(self.monitor.config, self.monitor.var_dir)
+
     async def act(self, record: ActionRecord) -> dict[str, Any]:
         """Run one action record."""
         name, action, params = record.service, record.action, record.params
@@ -73,7 +84,8 @@ class ClusterActions:
             if action == "sync":
                 inst = self._instance(name)
                 reports = await run_sync(inst, str(params.get("mode", "all")), None,
-                                         list(params.get("nodes") or []) or None)  # fmt: skip
+                                         list(params.get("nodes") or []) or None,
+                                         daemons=self._daemons())  # fmt: skip
                 # The final sync of a switch: data that did not reach a target stops the
                 # switch (the target would start from older data); images skipped (no
                 # engine for the service there: its filesystem is not mounted) do not.
@@ -89,11 +101,7 @@ class ClusterActions:
                 return _sync_result(reports)
             return await self.services.act(record)
         inst = self._instance(name)
-        var_dir = self.services.var_dir
         orchestrated = str(inst.value("DEFAULT", "orchestrate")) in ("ha", "start")
-        if action == "freeze" or action == "thaw":
-            changed = set_flag(frozen_path(var_dir, name), action == "freeze")
-            return {"frozen": action == "freeze", "changed": changed}
         if action == "clear":
             self.monitor.request_clear(name)
             return {"cleared": True}
@@ -104,6 +112,7 @@ class ClusterActions:
                 params.get("rids"),
                 None,
                 params.get("target"),
+                self._daemons(),
             )
             result = _sync_result(reports)
             failed = [r for r in reports if not r.ok]
@@ -126,15 +135,16 @@ class ClusterActions:
             return f"placed@{local}"
         if record.action == "giveback":
             return "placed"
+        if record.action in ("freeze", "thaw"):
+            return "frozen" if record.action == "freeze" else "thawed"
         return "started" if record.action == "start" else "stopped"
 
     async def _expect(self, record: ActionRecord, inst: Instance) -> dict[str, Any]:
         name = record.service
         value = self._expect_value(record, inst)
-        if value == "stopped":
-            set_flag(frozen_path(self.services.var_dir, name), True)  # no restart meanwhile
-        else:
-            set_flag(frozen_path(self.services.var_dir, name), False)
+        # The local flag at once (a stop: no restart meanwhile); the others follow the expect.
+        set_flag(frozen_path(self.services.var_dir, name), value in FREEZING)
+        if value not in ("frozen", "thawed", "stopped"):
             self.monitor.request_clear(name)
         expect = Expect(value, time.time(), self.state.local, action_id=record.id)
         self.state.post(SetExpect(name, expect))
@@ -152,7 +162,14 @@ class ClusterActions:
                             )
                         continue
                     if current.outcome == "reached":
-                        return {"expect": value, "outcome": "reached", "reason": current.reason}
+                        result: dict[str, Any] = {
+                            "expect": value,
+                            "outcome": "reached",
+                            "reason": current.reason,
+                        }
+                        if value in ("frozen", "thawed"):
+                            result["frozen"] = value == "frozen"
+                        return result
                     if current.outcome == "failed":
                         raise ActionFailure(f"expect {value} failed: {current.reason}")
         except TimeoutError:

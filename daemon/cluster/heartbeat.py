@@ -1,11 +1,14 @@
-"""Heartbeat sender: this node's full state to every peer, every hb_interval (and on change).
+"""Heartbeat sender: this node's state to every peer, every hb_interval (and on change).
 
 Transport: ``POST /api/cluster/heartbeat`` on the peer's TCP listener, over TLS
 with this node's certificate as client certificate (the peer accepts only a
-node certificate of the cluster CA whose CN is the sending node). Every message
-is the full state with a generation number; ``boot`` changes when the daemon
-restarts. A receiver keeps the newest generation of the current boot and
-ignores older ones, so a lost message is simply repaired by the next one.
+node certificate of the cluster CA whose CN is the sending node). Every beat
+has the next generation number (``boot`` changes when the daemon restarts).
+A peer gets a **full** message first, then **patches** (what changed since the
+previous generation). It gets a full again: after a send to it failed (it may
+have missed a generation), when its own heartbeat says it wants one (it got a
+patch it could not apply, see ``ClusterState``), and every ``FULL_EVERY`` beats
+(a safety net against anything else).
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
+from daemon.api.schemas import HeartbeatMsg
 from daemon.api.tls import client_context, tls_files
-from daemon.cluster.state import ClusterState, LocalNode
+from daemon.cluster.state import ClusterState, LocalNode, Snapshot, patch
 from daemon.node.config import NodeConfig, Peer
 
 if TYPE_CHECKING:
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("ferry.heartbeat")
 
 MIN_GAP = 0.2  # at most this often on changes; the interval otherwise
+FULL_EVERY = 20  # beats: a full message to every peer at least this often
 
 
 def peer_url(peer: Peer, tls: bool) -> str:
@@ -74,6 +79,22 @@ class Heartbeat:
         self.boot = uuid.uuid4().hex
         self.gen = 0
         self.sent_ok: dict[str, bool] = {}
+        self.previous: HeartbeatMsg | None = None  # the full message of the last beat
+        self.sent: dict[str, int] = {"full": 0, "patch": 0}  # messages delivered, by kind
+
+    def wants_full(self, peer: str, snap: Snapshot) -> bool:
+        """Does this peer get the full message of this generation (else the patch)?"""
+        info = snap.nodes.get(peer)
+        asked = info is not None and self.state.local in info.full_wanted
+        return self.gen % FULL_EVERY == 0 or not self.sent_ok.get(peer, False) or asked
+
+    def messages(self, cluster: str) -> tuple[HeartbeatMsg, HeartbeatMsg | None]:
+        """The next generation: its full message, and the patch from the previous one."""
+        self.gen += 1
+        full = self.state.local_message(self.boot, self.gen, cluster)
+        diff = patch(self.previous, full) if self.previous is not None else None
+        self.previous = full
+        return full, diff
 
     async def run(self, ctx: ApiContext) -> None:
         """Send until cancelled."""
@@ -87,16 +108,21 @@ class Heartbeat:
                 frozen = ctx.var_dir.joinpath(NODE_FROZEN).exists()
                 self.state.post(LocalNode(frozen, load, free))
                 await asyncio.sleep(0)  # let the owner apply before the message is built
-                self.gen += 1
-                msg = self.state.local_message(self.boot, self.gen, cluster.name)
-                body = msg.model_dump_json()
+                full, diff = self.messages(cluster.name)
+                snap = self.state.snapshot
+                full_wanted = {p.name: self.wants_full(p.name, snap) for p in peers}
+                bodies = {
+                    "full": full.model_dump_json(),
+                    "patch": diff.model_dump_json() if diff is not None else "",
+                }
                 async with asyncio.TaskGroup() as group:
                     for peer in peers:
-                        group.create_task(self._send(session, peer, body))
+                        kind = "full" if full_wanted[peer.name] or diff is None else "patch"
+                        group.create_task(self._send(session, peer, kind, bodies[kind]))
                 await self.state.local_changed(cluster.hb_interval)
                 await asyncio.sleep(MIN_GAP)
 
-    async def _send(self, session: aiohttp.ClientSession, peer: Peer, body: str) -> None:
+    async def _send(self, session: aiohttp.ClientSession, peer: Peer, kind: str, body: str) -> None:
         url = peer_url(peer, self.config.node.tls) + "/api/cluster/heartbeat"
         try:
             async with session.post(
@@ -110,7 +136,9 @@ class Heartbeat:
             ok = False
             if self.sent_ok.get(peer.name, True):
                 log.info("heartbeat to %s failed: %s", peer.name, exc or type(exc).__name__)
-        self.sent_ok[peer.name] = ok
+        self.sent_ok[peer.name] = ok  # a failed send: the next message to it is a full one
+        if ok:
+            self.sent[kind] += 1
 
 
 NODE_FROZEN = "node.frozen"  # <var dir>/node.frozen: the node-wide freeze flag

@@ -57,6 +57,8 @@ ROUND = 1.0  # seconds between rounds when nothing happens
 MIN_GAP = 0.1
 ACTION_WAIT = 3600.0
 NODE_FROZEN = "node.frozen"
+FREEZING = ("stopped", "frozen")  # expects that freeze every instance; the others thaw
+BUSY_STATES = {"start": "starting", "stop": "stopping", "syncstop": "syncing"}
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,13 @@ def set_flag(path: Path, on: bool) -> bool:
     else:
         path.unlink(missing_ok=True)
     return True
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def is_frozen(var_dir: Path, service: str) -> bool:
@@ -162,10 +171,16 @@ class Monitor:
                 await self.state.changed(ROUND)
                 await asyncio.sleep(MIN_GAP)
 
-    async def _instance_msg(self, ctx: ApiContext, name: str, inst: Instance) -> InstanceMsg:
+    async def _instance_msg(
+        self, ctx: ApiContext, name: str, inst: Instance, refresh: bool = False
+    ) -> InstanceMsg:
         previous = self._local.get(name)
         entry = ctx.services.cached(name)
-        stale = entry is None or time.time() - entry.updated_at > self.config.cluster.hb_interval
+        stale = (
+            refresh
+            or entry is None
+            or time.time() - entry.updated_at > self.config.cluster.hb_interval
+        )
         if stale and name not in self._busy:
             try:
                 entry = await ctx.services.status(name, refresh=True)
@@ -288,6 +303,7 @@ class Monitor:
             if decision.action == "freezestop":
                 set_flag(frozen_path(self.var_dir, name), True)
             self.mon[name] = MonState("stopping")
+            self._announce(name)
             error = await self._run_action(ctx, name, "stop", {})
             if decision.action == "switch":
                 # This node steps aside: failed here, so that the next candidate leads.
@@ -297,14 +313,17 @@ class Monitor:
                 self.mon[name] = MonState("stop failed", None, error) if error else MonState()
         finally:
             self._busy.discard(name)
-            self.state.post(LocalInstances(dict(self._local)))
+            await self._report(ctx, name, None)
 
     def _follow_flags(self, snap: Snapshot, instances: dict[str, Instance]) -> None:
-        """Expects that change persistent flags: stopped freezes, started/placed thaws.
+        """Expects that change persistent flags: stopped and frozen freeze the instance,
+        thawed, started and placed... thaw it.
 
         Applied once per expect, whether this node sees it active or already reached: a
         node that only hears of a 'stopped' after the others reached it must freeze too,
-        or it would start the service the operator just stopped.
+        or it would start the service the operator just stopped. But an expect already
+        decided does not thaw an instance frozen here after it was set (``freezestop``,
+        a configuration installed frozen, before a daemon restart): that freeze is newer.
         """
         for name in instances:
             expect = snap.expect(name)
@@ -314,10 +333,14 @@ class Monitor:
             if self._flags_applied.get(name) == identity:
                 continue
             self._flags_applied[name] = identity
-            if expect.value == "stopped":
+            if expect.value in FREEZING:
                 if set_flag(frozen_path(self.var_dir, name), True):
-                    log.info("%s: frozen (expect stopped)", name)
-            elif set_flag(frozen_path(self.var_dir, name), False):
+                    log.info("%s: frozen (expect %s)", name, expect.value)
+                continue
+            flag = frozen_path(self.var_dir, name)
+            if not expect.active and _mtime(flag) > expect.stamp:
+                log.info("%s: stays frozen: frozen here after the expect %s", name, expect.value)
+            elif set_flag(flag, False):
                 log.info("%s: thawed (expect %s)", name, expect.value)
 
     def _boot_done(self, view: ServiceView, name: str) -> None:
@@ -418,6 +441,9 @@ class Monitor:
                     return
             log.info("%s: %s (%s)", name, action, decision.reason)
             self._busy.add(name)
+            if action in BUSY_STATES:
+                self.mon[name] = MonState(BUSY_STATES[action])
+                self._announce(name)
             group.create_task(
                 self._carry_out(ctx, name, inst, view, expect, action, decision.targets)
             )
@@ -477,7 +503,28 @@ class Monitor:
                 log.warning("%s: %s failed: %s", name, action, error)
         finally:
             self._busy.discard(name)
-            self.state.post(LocalInstances(dict(self._local)))
+            await self._report(ctx, name, inst)
+
+    def _announce(self, name: str) -> None:
+        """This instance's new monitor state to the cluster now, not at the next round: a
+        peer deciding on the report from before (ready, idle) could start it as well."""
+        msg = self._local.get(name)
+        if msg is not None:
+            mon = self.mon.get(name, MonState())
+            update = {"monitor": mon.state, "ready_since": mon.ready_since}
+            self._local[name] = msg.model_copy(update=update)
+        self.state.post(LocalInstances(dict(self._local)))
+
+    async def _report(self, ctx: ApiContext, name: str, inst: Instance | None) -> None:
+        """After an action: the instance's fresh status and monitor state, now. (The report
+        built before the action says 'down': sent with an expect, it would let the target
+        of a switch start while this instance runs.)"""
+        try:
+            inst = inst or ctx.services.instance(name)
+            self._local[name] = await self._instance_msg(ctx, name, inst, refresh=True)
+        except (UnknownService, ConfigError, NotAnInstance, OSError) as exc:
+            log.debug("%s: no fresh report after the action: %s", name, exc)
+        self.state.post(LocalInstances(dict(self._local)))
 
     def _activation(
         self,

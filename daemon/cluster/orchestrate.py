@@ -15,6 +15,7 @@ from daemon.cluster.placement import NodeFacts, PlacementInput, candidates, lead
 UP = ("up", "warn")  # an instance that runs the service, even partly
 FAILED = ("start failed", "stop failed")
 BUSY = ("starting", "stopping", "syncing")
+REPORT_GRACE = 10.0  # seconds a daemon just heard alive may take to report its instances
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ class ServiceView:
     orchestrate: str = "no"
     placement: str = "nodes order"
     flex_target: int = 1
-    expect: str = ""  # "", started, stopped, placed, placed@<node>
+    expect: str = ""  # "", started, stopped, frozen, thawed, placed, placed@<node>
     instances: Mapping[str, InstanceView] = field(default_factory=dict)  # alive nodes only
     boot_started: bool = False  # orchestrate = start: the cluster-start placement is done
     has_sync: bool = False  # sync resources: a switch sends a final sync before the stop
@@ -114,6 +115,8 @@ def decide(svc: ServiceView, ctx: Context) -> Decision:
 
 def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:
     running = [n for n, i in svc.instances.items() if i.running]
+    if svc.expect in ("frozen", "thawed"):
+        return _follow_freeze(svc, ctx)
     if svc.expect == "stopped":
         if local.running:
             return Decision("stop", "expect stopped")
@@ -141,6 +144,35 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
             return NONE
         return Decision("start", f"expect {svc.expect}")
     return NONE
+
+
+def _follow_freeze(svc: ServiceView, ctx: Context) -> Decision:
+    """frozen / thawed: every node sets its own instance's flag (the monitor does, from the
+    expect) and nothing else happens; reached once every live instance reports it. An alive
+    node of the service that reports no instance is waited for during REPORT_GRACE after
+    its daemon came up (it says nothing of its instances at first), not longer (it may
+    lack the configuration). An instance of a node frozen node-wide stays frozen: a thaw
+    does not wait for it."""
+    want = svc.expect == "frozen"
+    members = (*svc.nodes, *svc.drpnodes)
+    silent = sorted(
+        n
+        for n in members
+        if n not in svc.instances
+        and n in ctx.facts
+        and ctx.facts[n].alive
+        and ctx.now - ctx.facts[n].alive_since < REPORT_GRACE
+    )
+    pending = sorted(
+        n
+        for n, i in svc.instances.items()
+        if i.frozen != want and (want or not (n in ctx.facts and ctx.facts[n].frozen))
+    )
+    if silent or pending:
+        why = [f"{', '.join(pending)} to be {svc.expect}"] if pending else []
+        why += [f"{', '.join(silent)} to report its instance"] if silent else []
+        return Decision("none", f"waiting for {' and '.join(why)}")
+    return Decision("reached", f"every instance {svc.expect}")
 
 
 def _flex_started(svc: ServiceView, ctx: Context, local: InstanceView) -> Decision:

@@ -20,6 +20,7 @@ class NodeFacts:
     load: float = 0.0  # 15 min load average
     free_mem: float = 0.0  # fraction 0..1
     score: float = 0.0
+    alive_since: float = 0.0  # unix time its daemon (this boot) was first heard alive
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,13 @@ reports (from the monitor), operator expects (from the API), arbitrator votes.
 Everyone else reads immutable :class:`Snapshot` objects and may wait for the
 next one (:meth:`ClusterState.changed`).
 
+Heartbeats: a full message (the sender's whole state) or a patch (what changed since
+the sender's previous generation, see :func:`patch`). A patch is applied only on
+the generation just before it, of the same boot; any other patch (a gap: a lost
+message, a restart of ours, a new boot of the peer) is ignored and the
+sender is asked for a full message through ``full_wanted`` in our own heartbeats.
+Older or repeated generations are ignored.
+
 Global expects are gossiped: every node re-publishes the newest expect it knows
 for each service, so an expect set on one node reaches every node that hears
 any node that knows it. Newest = greater stamp; at equal stamps, the one with
@@ -31,7 +38,7 @@ log = logging.getLogger("ferry.cluster")
 class Expect:
     """An operator intent for one service, shared by all its nodes."""
 
-    value: str  # "", started, stopped, placed, placed@<node>
+    value: str  # "", started, stopped, frozen, thawed, placed, placed@<node>
     stamp: float
     origin: str
     outcome: str = ""  # "", reached, failed
@@ -62,10 +69,15 @@ class Expect:
 
 @dataclass(frozen=True)
 class NodeInfo:
-    """One node as the cluster state knows it; a dead node carries no instance."""
+    """One node as the cluster state knows it.
+
+    The instances of a dead node are out of every view (:meth:`Snapshot.instances`, the
+    API): they are kept only as the base a patch from it applies on (a node declared dead
+    while its messages were only late comes back with its next patch, no round trip)."""
 
     name: str
     alive: bool = False
+    alive_since: float = 0.0  # heard alive, this boot of its daemon, since then
     frozen: bool = False
     load: float = 0.0
     free_mem: float = 0.0
@@ -75,6 +87,7 @@ class NodeInfo:
     gen: int = 0
     instances: Mapping[str, InstanceMsg] = field(default_factory=dict)
     sees: frozenset[str] = frozenset()  # the nodes this node hears, as it last said
+    full_wanted: frozenset[str] = frozenset()  # the peers it needs a full message from
     witnessed: bool = False  # silent to us, but a live peer still hears it: not dead
 
 
@@ -90,13 +103,14 @@ class Snapshot:
     heard: frozenset[str]  # peers heard at least once since this daemon started
     arbitrator_votes: int = 0
     arbitrators: int = 0
+    full_wanted: frozenset[str] = frozenset()  # peers we need a full message from
 
     def alive(self) -> list[str]:
         return [n for n, info in self.nodes.items() if info.alive]
 
     def facts(self) -> dict[str, NodeFacts]:
         return {
-            n: NodeFacts(n, i.alive, i.frozen, i.load, i.free_mem, i.score)
+            n: NodeFacts(n, i.alive, i.frozen, i.load, i.free_mem, i.score, i.alive_since)
             for n, i in self.nodes.items()
         }
 
@@ -179,11 +193,14 @@ class ClusterState:
         self.events = events
         self._queue: asyncio.Queue[Message] = asyncio.Queue()
         now = clock if clock is not None else time.time()
-        self._nodes: dict[str, NodeInfo] = {local: NodeInfo(local, alive=True, last_seen=now)}
+        self._nodes: dict[str, NodeInfo] = {
+            local: NodeInfo(local, alive=True, alive_since=now, last_seen=now)
+        }
         for peer in self.peers:
             self._nodes[peer] = NodeInfo(peer)
         self._expects: dict[str, Expect] = {}
         self._heard: set[str] = set()
+        self._full_wanted: set[str] = set()  # peers whose patch we could not apply
         self._arbitrators = arbitrators
         self._arbitrator_votes = 0
         self._version = 0
@@ -269,6 +286,7 @@ class ClusterState:
             heard=frozenset(self._heard),
             arbitrator_votes=self._arbitrator_votes,
             arbitrators=self._arbitrators,
+            full_wanted=frozenset(self._full_wanted),
         )
 
     def apply(self, message: Message, now: float) -> bool:
@@ -321,12 +339,26 @@ class ClusterState:
         if msg.node not in self._nodes or msg.node == self.local:
             return False
         info = self._nodes[msg.node]
-        if msg.boot == info.boot and msg.gen <= info.gen:
-            return False  # late or duplicate: every message is a full state, keep the newest
+        same_boot = msg.boot == info.boot
+        if same_boot and msg.gen <= info.gen:
+            return False  # late or duplicate: we hold this generation or a newer one
+        if msg.kind == "patch":
+            # A patch applies only on the generation before it, of the same boot.
+            if not (same_boot and msg.gen - 1 == info.gen):
+                return self._want_full(msg, info)
+            instances = {**info.instances, **msg.instances}
+            for service in msg.removed:
+                instances.pop(service, None)
+        else:
+            instances = dict(msg.instances)
+        if msg.node in self._full_wanted:
+            self._full_wanted.discard(msg.node)
+            self._local_dirty = True
         was_alive = info.alive
         self._nodes[msg.node] = NodeInfo(
             name=msg.node,
             alive=True,
+            alive_since=info.alive_since if was_alive and same_boot else now,
             frozen=msg.frozen,
             load=msg.load,
             free_mem=msg.free_mem,
@@ -334,8 +366,9 @@ class ClusterState:
             last_seen=now,
             boot=msg.boot,
             gen=msg.gen,
-            instances=dict(msg.instances),
+            instances=instances,
             sees=frozenset(msg.sees),
+            full_wanted=frozenset(msg.full_wanted),
         )
         self._heard.add(msg.node)
         for service, expect in msg.expects.items():
@@ -345,8 +378,20 @@ class ClusterState:
             self.events.publish("node", {"node": msg.node, "state": "alive"})
         return True
 
+    def _want_full(self, msg: HeartbeatMsg, info: NodeInfo) -> bool:
+        """A patch we cannot apply (a gap): ignore it, ask its sender for a full message (in
+        our own heartbeats, ``full_wanted``); what we hold of that node stays as it was."""
+        if msg.node in self._full_wanted:
+            return False
+        held = f"{info.gen} of boot {info.boot[:8]}" if info.boot else "nothing"
+        log.info("%s: patch %d of boot %s, we hold %s: asking for a full message",
+                 msg.node, msg.gen, msg.boot[:8], held)  # fmt: skip
+        self._full_wanted.add(msg.node)
+        self._local_dirty = True
+        return True
+
     def expire(self, now: float) -> bool:
-        """Peers silent for hb_timeout are dead and their data is dropped, unless a live
+        """Peers silent for hb_timeout are dead and their data leaves every view, unless a live
         peer still hears them: then they are cut off from us only, their last known
         instances stay in view (so that nothing fails over), until no witness remains."""
         changed = False
@@ -376,14 +421,14 @@ class ClusterState:
                     self.events.publish("node", {"node": name, "state": "unreachable"})
                     changed = True
                 continue
-            self._nodes[name] = replace(info, alive=False, witnessed=False, instances={})
+            self._nodes[name] = replace(info, alive=False, witnessed=False)  # out of views
             log.warning("node %s is dead: silent for %.1fs", name, now - info.last_seen)
             self.events.publish("node", {"node": name, "state": "dead"})
             changed = True
         return changed
 
     def local_message(self, boot: str, gen: int, cluster: str) -> HeartbeatMsg:
-        """This node's full state, as sent to peers."""
+        """This node's full state, as sent to peers (see :func:`patch` for the patches)."""
         snap = self._snapshot
         info = snap.nodes[self.local]
         return HeartbeatMsg(
@@ -399,4 +444,20 @@ class ClusterState:
             instances=dict(info.instances),
             expects={s: e.to_msg() for s, e in snap.expects.items()},
             sees=sorted(snap.alive()),
+            full_wanted=sorted(snap.full_wanted),
         )
+
+
+def patch(previous: HeartbeatMsg, current: HeartbeatMsg) -> HeartbeatMsg:
+    """The patch that turns ``previous`` (the full message of generation gen - 1) into
+    ``current`` (the full message of gen): the instances and expects that changed, the
+    services removed; the node facts, ``sees`` and ``full_wanted`` as they are (small)."""
+    assert previous.kind == current.kind == "full" and previous.gen + 1 == current.gen
+    instances = {
+        s: i for s, i in current.instances.items() if previous.instances.get(s) != i
+    }  # fmt: skip
+    expects = {s: e for s, e in current.expects.items() if previous.expects.get(s) != e}
+    removed = sorted(set(previous.instances) - set(current.instances))
+    return current.model_copy(
+        update={"kind": "patch", "instances": instances, "expects": expects, "removed": removed}
+    )

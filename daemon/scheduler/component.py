@@ -4,9 +4,10 @@ Per service: a status refresh (``status_schedule``, default ``@10``) and a
 ``sync all`` per sync resource (``schedule``, falling back to
 ``DEFAULT.sync_schedule``). A sync job runs only on the node allowed to send; on
 the others it is skipped (and counted as run, so that it is not retried every
-tick). Last runs are persisted: after downtime a missed job runs once, not once
-per missed slot. The next due time of each job is computed once, after each run
-or configuration change, so a tick is a comparison per job.
+tick): ``outcomes`` keeps why, the log says it when the reason changes. Last runs
+are persisted: after downtime a missed job runs once, not once per missed slot. The
+next due time of each job is computed once, after each run or configuration change,
+so a tick is a comparison per job.
 """
 
 from __future__ import annotations
@@ -34,6 +35,15 @@ class _Planned:
     jobs: list[Job]
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What the last run of a job did: ``submitted`` (with the action id) or ``skipped``."""
+
+    at: datetime
+    what: str
+    detail: str = ""  # the action id, or why it was skipped
+
+
 @dataclass
 class Scheduler:
     """The scheduler component (``name`` and ``run`` make it a daemon Component)."""
@@ -43,6 +53,7 @@ class Scheduler:
     _plans: dict[str, _Planned] = field(default_factory=dict)
     _due: dict[str, datetime | None] = field(default_factory=dict)
     _busy: set[str] = field(default_factory=set)
+    outcomes: dict[str, Outcome] = field(default_factory=dict)  # job key -> last run's outcome
 
     async def run(self, ctx: ApiContext) -> None:
         last = LastRuns(last_runs_path(ctx.var_dir))
@@ -114,9 +125,14 @@ class Scheduler:
             return
         refusal = await resource.refusal()
         if refusal:
-            log.debug("%s %s: scheduled sync skipped: %s", job.service, job.name, refusal)
+            previous = self.outcomes.get(job.key)
+            said = previous is not None and previous.detail == refusal
+            level = logging.DEBUG if said else logging.INFO
+            log.log(level, "%s %s: scheduled sync skipped: %s", job.service, job.name, refusal)
+            self.outcomes[job.key] = Outcome(datetime.now(), "skipped", refusal)
             return
-        ctx.runner.submit(
+        record = ctx.runner.submit(
             job.service, "sync", {"mode": "all", "rids": [job.name]}, requested_by="scheduler"
         )
+        self.outcomes[job.key] = Outcome(datetime.now(), "submitted", record.id)
         log.info("%s %s: scheduled sync all submitted", job.service, job.name)

@@ -16,7 +16,7 @@ import sys
 import time
 from abc import abstractmethod
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,7 @@ class TransferResult:
     bytes: int
     mode: str  # "full" or "incremental"
     reason: str = ""  # why full, or what was special
+    data_time: float | None = None  # when the data sent was taken, if before the transfer
 
 
 @dataclass
@@ -213,8 +214,11 @@ class SyncDriver(Resource):
         finally:
             progress.clear()
         ended = time.time()
+        # The stamp's start is the data's age: a driver's data taken before this transfer
+        # began (btrfs: the run's snapshot, shared by its targets) is that old.
+        data_time = min(began, result.data_time or began)
         stamp = stamps.Stamp(
-            began, ended, result.bytes, ended - began, result.mode, self.instance.node, target
+            data_time, ended, result.bytes, ended - began, result.mode, self.instance.node, target
         )
         stamps.write(stamps.sent_path(self.state_dir, self.rid, target), stamp)
         await self._stamp_target(target, stamp, peers)
@@ -285,17 +289,48 @@ class SyncDriver(Resource):
         return dict(json.loads(result.stdout))
 
     async def _stamp_target(self, target: str, stamp: stamps.Stamp, peers: Peers) -> None:
-        path = stamps.received_path(self.state_dir, self.rid)
-        script = (
-            f'mkdir -p "{path.parent}" && cat > "{path}.tmp" && sync "{path}.tmp" '
-            f'&& mv "{path}.tmp" "{path}"'
-        )
-        result = await peers.run(
-            target, ["sh", "-c", script], timeout=GUARD_TIMEOUT, input=stamp.to_json().encode()
-        )
-        if not result.ok:
-            log.warning("%s %s: cannot stamp %s: %s", self.instance.name, self.rid, target,
-                        result.stderr.strip())  # fmt: skip
+        try:
+            if await self.daemon_call(target, peers, "stamp", stamp=asdict(stamp)) is not None:
+                return
+            path = stamps.received_path(self.state_dir, self.rid)
+            script = (
+                f'mkdir -p "{path.parent}" && cat > "{path}.tmp" && sync "{path}.tmp" '
+                f'&& mv "{path}.tmp" "{path}"'
+            )
+            result = await peers.run(
+                target, ["sh", "-c", script], timeout=GUARD_TIMEOUT, input=stamp.to_json().encode()
+            )
+            error = "" if result.ok else result.stderr.strip()
+        except TransportError as exc:
+            error = str(exc)
+        if error:
+            log.warning("%s %s: cannot stamp %s: %s", self.instance.name, self.rid, target, error)
+
+    async def daemon_call(
+        self, target: str, peers: Peers, verb: str, stamp: dict[str, Any] | None = None
+    ) -> dict[str, Any] | None:
+        """A call to this resource on target through its ferryd (the route of peer_call),
+        or None when there is no daemon to ask (the caller uses ssh)."""
+        body = {"rid": self.rid, "verb": verb, "sender": self.instance.node, "stamp": stamp}
+        path = f"/api/cluster/services/{self.instance.name}/sync"
+        answer = await peers.daemon_call(target, path, body, GUARD_TIMEOUT)
+        return None if answer is None else dict(answer.get("answer") or {})
+
+    async def peer_call(
+        self, verb: str, sender: str, stamp: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Target side of daemon_call, in this node's ferryd: record the stamp of a
+        successful transfer, or answer a driver's own verb."""
+        if verb == "stamp":
+            if stamp is None:
+                raise ResourceError("a stamp call without its stamp")
+            stamps.write(stamps.received_path(self.state_dir, self.rid), stamps.Stamp(**stamp))
+            return {}
+        return await self.peer_verb(verb, sender)
+
+    async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:
+        """A driver's own target-side call (rsync: prepare, release)."""
+        raise ResourceError(f"{verb} is not a call of this sync driver")
 
     # What drivers implement -------------------------------------------------------------------
 

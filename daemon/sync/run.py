@@ -7,15 +7,19 @@ from collections.abc import Sequence
 
 from daemon.resources.base import ResourceError
 from daemon.sync.base import SyncDriver, SyncRefused, TargetReport
-from daemon.sync.transport import Peers
+from daemon.sync.transport import PeerDaemons, Peers
 
 
 async def run_sync(
-    resources: Sequence[SyncDriver], action: str, targets: list[str] | None = None
+    resources: Sequence[SyncDriver],
+    action: str,
+    targets: list[str] | None = None,
+    daemons: PeerDaemons | None = None,
 ) -> list[TargetReport]:
-    """One sync action for each resource, over one set of ssh connections; a resource that
-    refuses or fails gives a report saying why, never an exception."""
-    peers = Peers()
+    """One sync action for each resource, over one set of ssh connections (and, in ferryd,
+    the peers' daemons); a resource that refuses or fails gives a report saying why,
+    never an exception."""
+    peers = Peers(daemons=daemons)
     reports: list[TargetReport] = []
     try:
         for resource in resources:

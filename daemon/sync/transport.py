@@ -1,5 +1,11 @@
-"""The ssh transport to peers: asyncssh, root key authentication, known hosts, one connection
-per peer reused by every transfer, timeouts everywhere, streaming with back-pressure."""
+"""The transport to peers: asyncssh, root key authentication, known hosts, one connection
+per peer reused by every transfer, timeouts everywhere, streaming with back-pressure.
+
+In ferryd, the small calls of a sync (the rsync target's guard and destination, its
+release, the stamps) go to the peer's own ferryd instead, over the cluster's
+authenticated API (:class:`PeerDaemons`): no ssh connection, no Python started on the
+target for them. A peer whose daemon does not answer is reached over ssh as by the CLI.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import os
 import shlex
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:  # imported on first use: a third of the CLI's start-up time, and the
     import asyncssh  # target side of a sync (run over ssh) never needs it
@@ -43,14 +49,43 @@ def quote(argv: Sequence[str]) -> str:
     return shlex.join(argv)
 
 
-class Peers:
-    """ssh connections to peers, opened on first use and reused."""
+class PeerDaemons(Protocol):
+    """The peers' ferryd, as the local ferryd reaches them (node certificate)."""
 
-    def __init__(self, user: str = "root", known_hosts: str | None = None) -> None:
+    async def call(
+        self, node: str, path: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any] | None:
+        """POST body to path on node's ferryd: its answer, or None when that daemon cannot
+        be reached (the caller uses ssh). A daemon that answers with an error raises
+        TransportError naming it."""
+
+    async def close(self) -> None:
+        """Release the connections."""
+
+
+class Peers:
+    """ssh connections to peers, opened on first use and reused; and, in ferryd, the
+    peers' daemons for the small calls."""
+
+    def __init__(
+        self,
+        user: str = "root",
+        known_hosts: str | None = None,
+        daemons: PeerDaemons | None = None,
+    ) -> None:
         self.user = user
         self.known_hosts = known_hosts or os.path.expanduser("~/.ssh/known_hosts")
+        self.daemons = daemons
         self._conns: dict[str, asyncssh.SSHClientConnection] = {}
         self._lock = asyncio.Lock()
+
+    async def daemon_call(
+        self, node: str, path: str, body: dict[str, Any], timeout: float
+    ) -> dict[str, Any] | None:
+        """The call answered by node's ferryd, or None: no daemons here, or it is down."""
+        if self.daemons is None:
+            return None
+        return await self.daemons.call(node, path, body, timeout)
 
     async def connect(self, node: str) -> asyncssh.SSHClientConnection:
         import asyncssh
@@ -129,6 +164,8 @@ class Peers:
         )
 
     async def close(self) -> None:
+        if self.daemons is not None:
+            await self.daemons.close()
         for conn in self._conns.values():
             conn.close()
         for conn in self._conns.values():

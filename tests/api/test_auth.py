@@ -75,6 +75,7 @@ async def test_guest_reads_but_gets_403_on_every_writing_route(ferryd: Running) 
         ("POST", "/api/node/thaw"),
         ("POST", "/api/cluster/heartbeat"),
         ("PUT", "/api/cluster/services/{svc}/config"),
+        ("POST", "/api/cluster/services/{svc}/sync"),
     }
     async with ferryd.session("guest") as session:
         for route in writing:

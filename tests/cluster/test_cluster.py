@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
-from tests.cluster.conftest import HB_TIMEOUT, Cluster, MakeCluster, app_service, eventually
+import pytest
+
+from daemon.cluster import heartbeat
+from daemon.cluster.heartbeat import Heartbeat
+from tests.cluster.conftest import (
+    HB_TIMEOUT,
+    READY,
+    Cluster,
+    MakeCluster,
+    Node,
+    app_service,
+    eventually,
+)
 
 
 async def _all_see_each_other(cluster: Cluster) -> None:
@@ -272,7 +285,11 @@ async def test_resource_restart_then_monitor_action_switch(make_cluster: MakeClu
     async def on_n1() -> bool:
         return n1.is_up("svc1")
 
-    await eventually(on_n1, 10, "svc1 up on n1")
+    async def started_on_n1() -> bool:  # the start ended (the file appears before it does)
+        _, status = await n1.api("GET", "/api/services/svc1")
+        return n1.is_up("svc1") and status.get("monitor") == "idle"
+
+    await eventually(started_on_n1, 10, "svc1 up on n1")
     (n1.var_dir / "services" / "svc1" / "up").unlink()  # the app dies
     await eventually(on_n1, 10, "app#a restarted on n1")
     # now it cannot start any more on n1: the restart budget is spent, n1 steps aside
@@ -309,4 +326,111 @@ async def test_a_switch_whose_final_sync_cannot_reach_the_target_does_not_move(
     record = await cluster["n1"].act("svc1", {"action": "switch", "to": "n2"})
     assert record["state"] == "failed", record
     assert "final sync to n2 failed: sync#1 -> n2:" in record["error"]
+    assert await _up_on(cluster, "svc1") == ["n1"]
+
+
+async def test_freeze_and_thaw_are_global_expects(make_cluster: MakeCluster) -> None:
+    """freeze on n1 freezes every instance (n2's too), persistently: the ha service does not
+    fail over when n1 dies meanwhile; thaw on n2 thaws them all, n1's included."""
+    cluster = await make_cluster(("n1", "n2"))
+    cluster.install("svc1", app_service("n1 n2"))
+    for name in cluster.nodes:
+        await cluster.start(name)
+
+    async def on_n1() -> bool:
+        return await _up_on(cluster, "svc1") == ["n1"]
+
+    await eventually(on_n1, 10, "svc1 up on n1")
+
+    def flag(node: str) -> bool:
+        return (cluster[node].var_dir / "services" / "svc1" / "frozen").exists()
+
+    record = await cluster["n1"].act("svc1", {"action": "freeze"})
+    assert record["state"] == "succeeded", record
+    assert record["result"]["expect"] == "frozen" and record["result"]["outcome"] == "reached"
+    assert flag("n1") and flag("n2")
+    for name in ("n1", "n2"):
+        _, status = await cluster[name].api("GET", "/api/services/svc1")
+        assert status["frozen"] is True, name
+
+    async def n2_knows() -> bool:
+        _, view = await cluster["n2"].api("GET", "/api/cluster")
+        expect = view["services"]["svc1"]["expect"] or {}
+        return (expect.get("value"), expect.get("outcome")) == ("frozen", "reached")
+
+    await eventually(n2_knows, 5, "n2 hears that the expect frozen is reached")
+
+    await cluster.stop("n1")  # the running node dies: a frozen n2 must not take over
+    waited = time.monotonic()
+
+    async def n1_dead() -> bool:
+        _, body = await cluster["n2"].api("GET", "/api/cluster")
+        return {n["name"]: n["state"] for n in body["nodes"]}["n1"] == "down"
+
+    await eventually(n1_dead, HB_TIMEOUT + 3, "n2 sees n1 dead")
+    await eventually(lambda: _true_after(READY + 1.5), 4)
+    assert not cluster["n2"].is_up("svc1") and flag("n2")
+    assert time.monotonic() - waited > READY + 1.5
+
+    await cluster.start("n1")  # frozen survives the restart
+    await _all_see_each_other(cluster)
+    _, status = await cluster["n1"].api("GET", "/api/services/svc1")
+    assert status["frozen"] is True
+
+    record = await cluster["n2"].act("svc1", {"action": "thaw"})
+    assert record["state"] == "succeeded", record
+    assert record["result"]["expect"] == "thawed" and record["result"]["frozen"] is False
+    assert not flag("n1") and not flag("n2")
+    for name in ("n1", "n2"):
+        _, status = await cluster[name].api("GET", "/api/services/svc1")
+        assert status["frozen"] is False, name
+    # thawed, the service still runs on n1 only (n1's instance never stopped)
+    await eventually(lambda: _true_after(1.0), 3)
+    assert await _up_on(cluster, "svc1") == ["n1"]
+
+
+def _heartbeat(node: Node) -> Heartbeat:
+    assert node.daemon is not None
+    found = [c for c in node.daemon.components if isinstance(c, Heartbeat)]
+    assert len(found) == 1
+    return found[0]
+
+
+async def test_heartbeats_are_patches_and_a_lost_one_is_repaired_by_a_full(
+    make_cluster: MakeCluster, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heartbeat, "FULL_EVERY", 10**6)  # no safety-net full to hide the gap
+    cluster = await make_cluster(("n1", "n2"))
+    cluster.install("svc1", app_service("n1 n2"))
+    for name in cluster.nodes:
+        await cluster.start(name)
+
+    async def on_n1() -> bool:
+        return await _up_on(cluster, "svc1") == ["n1"]
+
+    await eventually(on_n1, 10, "svc1 up on n1")
+    hb1, hb2 = _heartbeat(cluster["n1"]), _heartbeat(cluster["n2"])
+
+    def n2_holds_n1() -> bool:
+        """n2's copy of n1 is n1's own state, at n1's last generation."""
+        mine = hb1.state.snapshot.nodes["n1"].instances
+        held = hb2.state.snapshot.nodes["n1"]
+        return held.gen == hb1.gen and dict(held.instances) == dict(mine) and bool(mine)
+
+    async def converged() -> bool:
+        return hb1.sent["patch"] >= 5 and n2_holds_n1()
+
+    await eventually(converged, 5, "n2 holds n1's state, from patches")
+    assert 1 <= hb1.sent["full"] < hb1.sent["patch"]
+    fulls = hb1.sent["full"]
+    # A generation is lost on the way to n2: the next patch does not apply there.
+    caplog.set_level(logging.INFO, logger="ferry.cluster")
+    hb1.messages("test")
+
+    async def repaired() -> bool:
+        return hb1.sent["full"] > fulls and n2_holds_n1()
+
+    await eventually(repaired, 5, "n2 asks for a full and holds n1's state again")
+    assert "n1: patch" in caplog.text and "asking for a full message" in caplog.text
+    assert "n1" not in hb2.state.snapshot.full_wanted
     assert await _up_on(cluster, "svc1") == ["n1"]

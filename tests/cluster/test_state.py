@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+
 from daemon.api.schemas import ExpectMsg, HeartbeatMsg, InstanceMsg
-from daemon.cluster.state import ClusterState, Expect, PeerHeartbeat, SetExpect
+from daemon.cluster.heartbeat import FULL_EVERY, Heartbeat
+from daemon.cluster.state import (
+    ClusterState,
+    Expect,
+    LocalInstances,
+    PeerHeartbeat,
+    SetExpect,
+    patch,
+)
 from daemon.events import EventBus
+from daemon.node.config import node_config_from_text
 
 
 def _hb(gen: int, boot: str = "b1", **kw: object) -> HeartbeatMsg:
@@ -89,3 +100,222 @@ async def test_no_witness_means_dead() -> None:
     assert state.expire(3.6)
     state._publish()
     assert state.snapshot.instances("svc1") == {}
+
+
+# ---------------------------------------------------------------------------- patches
+
+UP, DOWN = InstanceMsg(avail="up"), InstanceMsg(avail="down")
+STARTED = ExpectMsg(value="started", stamp=5.0, origin="n2")
+
+
+def _state() -> ClusterState:
+    return ClusterState("n1", ["n2"], hb_timeout=3.0, events=EventBus(), clock=0.0)
+
+
+def _held(state: ClusterState) -> tuple[int, dict[str, InstanceMsg]]:
+    state._publish()
+    info = state.snapshot.nodes["n2"]
+    return info.gen, dict(info.instances)
+
+
+def _full(gen: int, boot: str = "b1", **kw: object) -> HeartbeatMsg:
+    return _hb(gen, boot=boot, kind="full", **kw)
+
+
+def _patch(gen: int, boot: str = "b1", **kw: object) -> HeartbeatMsg:
+    return _hb(gen, boot=boot, kind="patch", **kw)
+
+
+def test_patch_carries_only_what_changed() -> None:
+    before = _full(4, instances={"a": UP, "b": UP, "c": DOWN})
+    after = _full(5, instances={"a": UP, "b": DOWN, "d": UP}, expects={"a": STARTED}, load=2.0)
+    diff = patch(before, after)
+    assert (diff.kind, diff.gen, diff.load) == ("patch", 5, 2.0)
+    assert diff.instances == {"b": DOWN, "d": UP}
+    assert diff.removed == ["c"] and diff.expects == {"a": STARTED}
+    assert patch(after, after.model_copy(update={"gen": 6})).instances == {}
+
+
+@pytest.mark.parametrize(
+    ("name", "messages", "applied", "gen", "instances", "full_wanted"),
+    [
+        (
+            "patch on the generation held: applied",
+            [_full(1, instances={"a": UP, "c": UP}), _patch(2, instances={"b": UP}, removed=["c"])],
+            [True, True],
+            2,
+            {"a": UP, "b": UP},
+            False,
+        ),
+        (
+            "gap (generation 2 lost): ignored, a full is asked for",
+            [_full(1, instances={"a": UP}), _patch(3, instances={"a": DOWN})],
+            [True, True],
+            1,
+            {"a": UP},
+            True,
+        ),
+        (
+            "the full that answers the gap is used and the request withdrawn",
+            [_full(1, instances={"a": UP}), _patch(3, instances={"b": UP}), _full(4)],
+            [True, True, True],
+            4,
+            {},
+            False,
+        ),
+        (
+            "a second patch of the gap asks nothing more",
+            [_full(1), _patch(3), _patch(4)],
+            [True, True, False],
+            1,
+            {},
+            True,
+        ),
+        (
+            "a patch first (we never got its full, e.g. we restarted): full asked for",
+            [_patch(7, instances={"a": UP})],
+            [True],
+            0,
+            {},
+            True,
+        ),
+        (
+            "a patch of a new boot (the peer restarted): full asked for",
+            [_full(5, instances={"a": UP}), _patch(2, boot="b2", instances={"a": DOWN})],
+            [True, True],
+            5,
+            {"a": UP},
+            True,
+        ),
+        (
+            "duplicate patch: ignored, nothing asked",
+            [_full(1), _patch(2, instances={"a": UP}), _patch(2, instances={"a": DOWN})],
+            [True, True, False],
+            2,
+            {"a": UP},
+            False,
+        ),
+        (
+            "out of order: an older full after a patch is ignored",
+            [_full(1), _patch(2, instances={"a": UP}), _full(1, instances={"z": UP})],
+            [True, True, False],
+            2,
+            {"a": UP},
+            False,
+        ),
+        (
+            "out of order: an older patch is ignored, nothing asked",
+            [_full(1), _full(3, instances={"a": UP}), _patch(2, instances={"a": DOWN})],
+            [True, True, False],
+            3,
+            {"a": UP},
+            False,
+        ),
+    ],
+)
+def test_patches_gaps_and_duplicates(
+    name: str,
+    messages: list[HeartbeatMsg],
+    applied: list[bool],
+    gen: int,
+    instances: dict[str, InstanceMsg],
+    full_wanted: bool,
+) -> None:
+    state = _state()
+    done = [state.apply(PeerHeartbeat(m, 1.0 + i), 1.0 + i) for i, m in enumerate(messages)]
+    assert done == applied
+    assert _held(state) == (gen, instances)
+    assert ("n2" in state.snapshot.full_wanted) is full_wanted
+    # the request travels in this node's own heartbeats
+    assert ("n2" in state.local_message("boot", 1, "c").full_wanted) is full_wanted
+
+
+def test_a_patch_merges_expects_and_replaces_the_node_facts() -> None:
+    state = _state()
+    state.apply(PeerHeartbeat(_full(1, instances={"a": UP}, load=1.0, sees=["n2"]), 1.0), 1.0)
+    state.apply(PeerHeartbeat(_patch(2, expects={"a": STARTED}, load=3.0, frozen=True), 2.0), 2.0)
+    state._publish()
+    snap = state.snapshot
+    assert snap.expects["a"].value == "started"
+    assert (snap.nodes["n2"].load, snap.nodes["n2"].frozen) == (3.0, True)
+    assert snap.nodes["n2"].sees == frozenset() and snap.nodes["n2"].instances == {"a": UP}
+
+
+def test_a_node_declared_dead_comes_back_with_its_next_patch() -> None:
+    """Declared dead while its messages were only late: its instances leave every view, but
+    the owner keeps them as the base of its next patch, which revives it with its exact
+    state (no round trip for a full); a patch after a gap still asks for a full."""
+    state = _state()
+    state.apply(PeerHeartbeat(_full(1, instances={"a": UP}), 0.0), 0.0)
+    assert state.expire(4.0)
+    state._publish()
+    assert not state.snapshot.nodes["n2"].alive and state.snapshot.instances("a") == {}
+    assert state.apply(PeerHeartbeat(_patch(2, instances={"b": UP}), 4.5), 4.5)
+    state._publish()
+    snap = state.snapshot
+    assert snap.nodes["n2"].alive and not snap.full_wanted
+    assert snap.instances("a") == {"n2": UP} and snap.instances("b") == {"n2": UP}
+    assert state.expire(9.0)
+    assert state.apply(PeerHeartbeat(_patch(4, instances={"c": UP}), 9.5), 9.5)
+    state._publish()
+    assert not state.snapshot.nodes["n2"].alive and "n2" in state.snapshot.full_wanted
+    assert state.snapshot.instances("c") == {}
+
+
+# ---------------------------------------------------------------------------- the sender
+
+
+def _sender(peers: str = "n2=127.0.0.1:1 n3=127.0.0.1:2") -> Heartbeat:
+    text = f"[node]\nname = n1\n[cluster]\nname = c\npeers = n1=127.0.0.1:3 {peers}\n"
+    config = node_config_from_text(text, "node.conf", "n1")
+    state = ClusterState("n1", ["n2", "n3"], hb_timeout=3.0, events=EventBus(), clock=0.0)
+    return Heartbeat(state, config)
+
+
+def test_the_sender_sends_a_full_first_then_consecutive_patches() -> None:
+    hb = _sender()
+    full, diff = hb.messages("c")
+    assert (full.kind, full.gen, diff) == ("full", 1, None)
+    assert hb.wants_full("n2", hb.state.snapshot)  # never sent to: a full
+    hb.sent_ok.update(n2=True, n3=True)
+    hb.state.apply(LocalInstances({"a": UP}), 0.0)
+    hb.state._publish()
+    full, diff = hb.messages("c")
+    assert diff is not None and (diff.kind, diff.gen, diff.instances) == ("patch", 2, {"a": UP})
+    assert not hb.wants_full("n2", hb.state.snapshot)
+    _, diff = hb.messages("c")
+    assert diff is not None and diff.gen == 3 and diff.instances == {} and diff.removed == []
+
+
+def test_the_sender_resends_a_full_after_a_failure_a_request_or_every_n_beats() -> None:
+    hb = _sender()
+    hb.messages("c")
+    hb.sent_ok.update(n2=True, n3=False)  # the send to n3 failed: it may miss a generation
+    hb.messages("c")
+    snap = hb.state.snapshot
+    assert not hb.wants_full("n2", snap) and hb.wants_full("n3", snap)
+    # n2 says (in its heartbeat) it wants a full from us
+    hb.state.apply(PeerHeartbeat(_full(1, full_wanted=["n1"]), 1.0), 1.0)
+    hb.state._publish()
+    assert hb.wants_full("n2", hb.state.snapshot)
+    hb.state.apply(PeerHeartbeat(_full(2), 2.0), 2.0)
+    hb.state._publish()
+    assert not hb.wants_full("n2", hb.state.snapshot)
+    while hb.gen % FULL_EVERY:
+        hb.messages("c")
+    assert hb.wants_full("n2", hb.state.snapshot)  # the safety net
+
+
+def test_alive_since_restarts_with_the_daemon_or_after_a_death() -> None:
+    state = _state()
+    state.apply(PeerHeartbeat(_full(1), 1.0), 1.0)
+    state.apply(PeerHeartbeat(_full(2), 2.0), 2.0)
+    state._publish()
+    assert state.snapshot.facts()["n2"].alive_since == 1.0
+    state.apply(PeerHeartbeat(_full(1, boot="b2"), 2.5), 2.5)  # restarted within the timeout
+    state._publish()
+    assert state.snapshot.facts()["n2"].alive_since == 2.5
+    assert state.expire(6.0)
+    state.apply(PeerHeartbeat(_patch(2, boot="b2"), 7.0), 7.0)  # back from the dead
+    state._publish()
+    assert state.snapshot.facts()["n2"].alive_since == 7.0

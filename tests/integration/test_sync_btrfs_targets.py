@@ -84,8 +84,13 @@ def test_two_own_disk_targets_stay_incremental(own_disks: Testbed) -> None:
                 f"one\n{round_}\n"
             )
             assert sh(tb, node, "stat -c %s /srv/svc1/data/big").stdout == "4194304\n"
-    # n1 keeps one snapshot per target: each one's pair
-    assert sh(tb, "n1", SNAPSHOTS).stdout.strip() == "2"
+    # one snapshot per run, sent to both: n1 keeps that one, the pair of both targets
+    assert sh(tb, "n1", SNAPSHOTS).stdout.strip() == "1"
+    names = "btrfs subvolume list /srv/svc1/data | awk '/sync#1\\// {print $NF}'"
+    sent = sh(tb, "n1", names).stdout.split()
+    assert len(sent) == 1, sent
+    for node in ("n2", "n3"):  # and both targets hold it: either can later send to the other
+        assert sent[0].rsplit("/", 1)[-1] in sh(tb, node, names).stdout, node
 
 
 def test_a_dead_target_catches_up_incrementally(own_disks: Testbed) -> None:

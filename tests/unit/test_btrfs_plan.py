@@ -201,22 +201,33 @@ class World:
     nodes: dict[str, Node]
     clock: int = 0
 
+    def run(self, sender: str, to: Sequence[str], targets: Sequence[str]) -> list[str]:
+        """One sync run as the driver does it: one snapshot, sent to each of ``to`` in turn
+        (``targets``: the resource's targets, for retention); 'full' or 'incremental' each."""
+        src = self.nodes[sender]
+        modes, new = [], ""
+        for target in to:
+            dst = self.nodes[target]
+            common = common_parent(src.snapshots, dst.snapshots)
+            src.pairs[target] = common.name if common else ""
+            self._prune(src, targets, new)
+            if not new:
+                self.clock += 1
+                new = name(self.clock)
+                src.snapshots.append(Snapshot(new, f"{sender}-{self.clock}"))
+            sent = next(s for s in src.snapshots if s.name == new)
+            got = Snapshot(new, f"{target}-{self.clock}", sent.received_uuid or sent.uuid)
+            dst.snapshots.append(got)  # the receiver keeps only what it verified last
+            gone = obsolete(dst.snapshots, keep=got.name)
+            dst.snapshots = [s for s in dst.snapshots if s.name not in gone]
+            src.pairs[target] = new
+            self._prune(src, targets, new)
+            modes.append("incremental" if common else "full")
+        return modes
+
     def send(self, sender: str, target: str, targets: Sequence[str]) -> str:
-        """One transfer as the driver does it; 'full' or 'incremental'."""
-        src, dst = self.nodes[sender], self.nodes[target]
-        common = common_parent(src.snapshots, dst.snapshots)
-        src.pairs[target] = common.name if common else ""
-        self._prune(src, targets, "")
-        self.clock += 1
-        new = Snapshot(name(self.clock), f"{sender}-{self.clock}")
-        src.snapshots.append(new)
-        got = Snapshot(new.name, f"{target}-{self.clock}", new.uuid)
-        dst.snapshots.append(got)  # the receiver keeps only what it verified last
-        gone = obsolete(dst.snapshots, keep=got.name)
-        dst.snapshots = [s for s in dst.snapshots if s.name not in gone]
-        src.pairs[target] = new.name
-        self._prune(src, targets, new.name)
-        return "incremental" if common else "full"
+        """A run to one target."""
+        return self.run(sender, [target], targets)[0]
 
     def _prune(self, node: Node, targets: Sequence[str], new: str) -> None:
         kept = retention(node.snapshots, node.pairs, targets, new)
@@ -227,15 +238,15 @@ class World:
 def test_two_targets_stay_incremental_and_a_dead_one_catches_up() -> None:
     world = World({n: Node() for n in ("n1", "n2", "n3")})
     targets = ["n2", "n3"]
-    assert [world.send("n1", t, targets) for t in targets] == ["full", "full"]
+    assert world.run("n1", targets, targets) == ["full", "full"]
     for _ in range(3):
-        assert [world.send("n1", t, targets) for t in targets] == ["incremental"] * 2
+        assert world.run("n1", targets, targets) == ["incremental"] * 2
+        assert len(world.nodes["n1"].snapshots) == 1  # the run's, shared by both
     # n3 is dead for ten runs: n1 keeps its pair (and no more than that)
     for _ in range(10):
         assert world.send("n1", "n2", targets) == "incremental"
         assert len(world.nodes["n1"].snapshots) == 2
-    assert world.send("n1", "n3", targets) == "incremental"
-    assert world.send("n1", "n2", targets) == "incremental"
+    assert world.run("n1", targets, targets) == ["incremental"] * 2
 
 
 def test_the_way_back_after_a_dr_activation_stays_incremental() -> None:
@@ -244,13 +255,13 @@ def test_the_way_back_after_a_dr_activation_stays_incremental() -> None:
     back to n1 is incremental when n1 returns."""
     world = World({n: Node() for n in ("n1", "n2", "n3")})
     for _ in range(3):
-        for target in ("n2", "n3"):
-            world.send("n1", target, ["n2", "n3"])
+        world.run("n1", ["n2", "n3"], ["n2", "n3"])
     back = ["n1", "n2"]  # n3's targets once it runs the service
-    world.send("n3", "n2", back)  # n1 is down
-    world.send("n3", "n2", back)
+    # n1 is down; n2 (its own disk) shares n1's last run snapshot with n3: incremental
+    assert world.send("n3", "n2", back) == "incremental"
+    assert world.send("n3", "n2", back) == "incremental"
     assert world.send("n3", "n1", back) == "incremental"
-    assert [world.send("n3", t, back) for t in back] == ["incremental"] * 2
+    assert world.run("n3", back, back) == ["incremental"] * 2
     # giveback: n1 sends to n3 again, from what it received
     assert world.send("n1", "n3", ["n2", "n3"]) == "incremental"
 

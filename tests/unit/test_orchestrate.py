@@ -267,6 +267,45 @@ def test_decide(service: ServiceView, local: str, extra: dict[str, object], expe
     assert decide(service, ctx(local, **extra)).action == expected
 
 
+DEAD_N3 = {**FACTS, "n3": NodeFacts("n3", alive=False)}
+N2_NODE_FROZEN = {**DEAD_N3, "n2": NodeFacts("n2", frozen=True)}
+N3_JUST_UP = {**FACTS, "n3": NodeFacts("n3", alive_since=95.0)}  # now is 100
+
+
+@pytest.mark.parametrize(
+    ("expect", "instances", "facts", "expected"),
+    [
+        # frozen: nothing moves, whatever runs; reached once every live instance is frozen
+        ("frozen", (inst("n1", "up", frozen=True), inst("n2")), DEAD_N3, "none"),
+        ("frozen", (inst("n1", "up", frozen=True), inst("n2", frozen=True)), DEAD_N3, "reached"),
+        ("frozen", (inst("n1", frozen=True), inst("n2", frozen=True)), DEAD_N3, "reached"),
+        # an alive node that has not reported its instance yet (just restarted): wait
+        ("frozen", (inst("n1", frozen=True), inst("n2", frozen=True)), N3_JUST_UP, "none"),
+        # ... but not for ever: alive for long without an instance, it lacks the config
+        ("frozen", (inst("n1", frozen=True), inst("n2", frozen=True)), FACTS, "reached"),
+        # frozen does not fail over: no instance up, nobody starts
+        ("frozen", (inst("n1", frozen=True), inst("n2")), DEAD_N3, "none"),
+        ("thawed", (inst("n1", "up"), inst("n2", frozen=True)), DEAD_N3, "none"),
+        ("thawed", (inst("n1", "up"), inst("n2")), DEAD_N3, "reached"),
+        # thawed does not start anything by itself
+        ("thawed", (inst("n1"), inst("n2")), DEAD_N3, "reached"),
+        # a node frozen node-wide keeps its instance frozen: the thaw does not wait for it
+        ("thawed", (inst("n1", "up"), inst("n2", frozen=True)), N2_NODE_FROZEN, "reached"),
+    ],
+)
+def test_frozen_and_thawed_expects(
+    expect: str,
+    instances: tuple[InstanceView, ...],
+    facts: dict[str, NodeFacts],
+    expected: str,
+) -> None:
+    service = svc(expect=expect, instances=inst_map(*instances))
+    for local in ("n1", "n2"):
+        assert decide(service, ctx(local, facts=facts)).action == expected, local
+    if expected == "none":
+        assert "waiting for" in decide(service, ctx("n1", facts=facts)).reason
+
+
 FLEX = {"topology": "flex", "nodes": ("n1", "n2", "n3"), "drpnodes": ()}
 
 

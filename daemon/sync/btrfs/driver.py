@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.resources.base import ResourceError
-from daemon.sync.base import SyncDriver, TransferResult
+from daemon.sync.base import SyncDriver, TargetReport, TransferResult
 from daemon.sync.btrfs import side as sides
 from daemon.sync.btrfs.plan import (
     Snapshot,
@@ -41,6 +41,7 @@ PEER_TIMEOUT = 300.0
 
 
 class Driver(SyncDriver):
+    _run_snapshot: tuple[str, float] | None = None  # this run's snapshot: name, when taken
     """A btrfs subvolume replicated by snapshots and send/receive."""
 
     def label(self) -> str:
@@ -67,13 +68,38 @@ class Driver(SyncDriver):
         return self.remote_argv("sync", "btrfs-peer", "--rid", self.rid, "--", verb)
 
     async def _remote_snapshots(self, target: str, peers: Peers) -> list[Snapshot]:
-        result = await peers.run(target, self._peer_argv("list"), timeout=PEER_TIMEOUT)
-        if not result.ok:
-            raise ResourceError(f"{target}: {result.stderr.strip() or 'btrfs-peer list failed'}")
+        """What the target holds (its ferryd answers when this runs in ferryd)."""
+        answer = await self.daemon_call(target, peers, "list")
+        if answer is not None:
+            items = answer.get("snapshots")
+        else:
+            result = await peers.run(target, self._peer_argv("list"), timeout=PEER_TIMEOUT)
+            if not result.ok:
+                error = result.stderr.strip() or "btrfs-peer list failed"
+                raise ResourceError(f"{target}: {error}")
+            items = json.loads(result.stdout) if result.stdout.strip() else None
         try:
-            return [Snapshot(**item) for item in json.loads(result.stdout)]
+            return [Snapshot(**item) for item in items or []]
         except (ValueError, TypeError) as exc:
             raise ResourceError(f"{target}: unreadable snapshot list: {exc}") from None
+
+    async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:
+        """list, asked through the daemons (see SyncDriver.daemon_call)."""
+        if verb == "list":
+            return {"snapshots": await peer_list(self)}
+        return await super().peer_verb(verb, sender)
+
+    async def sync(
+        self, action: str, peers: Peers, only_targets: list[str] | None = None
+    ) -> list[TargetReport]:
+        """One snapshot per run, sent to every target of the run: the targets then share
+        it, so that whichever of them later sends (after a DR activation) has a common
+        snapshot with every other one, and the way back needs no full resend."""
+        self._run_snapshot = None
+        try:
+            return await super().sync(action, peers, only_targets)
+        finally:
+            self._run_snapshot = None
 
     async def transfer(
         self, target: str, full: bool, peers: Peers, progress: Progress
@@ -92,18 +118,32 @@ class Driver(SyncDriver):
             # a snapshot of a failed run it did receive, are set right here).
             pairs = side.pairs()
             pairs[target] = common.name if common else ""
-            await self._prune(side, pairs)
-            name = snapshot_name(side.base, datetime.now(UTC))
-            path = await side.snapshot(name)
-            # On failure the new snapshot stays: the target may have received it all the
-            # same (the answer lost on the way back); the next run's listing says, and
-            # the prune there removes it when no target holds its pair.
-            moved = await self._send(path, parent, side, target, peers, progress)
+            run = self._run_snapshot
+            if run is not None and not (side.snap_dir / run[0]).is_dir():
+                run = None  # gone meanwhile (another node's run on a shared disk)
+            await self._prune(side, pairs, new=run[0] if run else "")
+            if run is None:
+                taken = datetime.now(UTC)
+                name = snapshot_name(side.base, taken)
+                path = await side.snapshot(name)
+                run = self._run_snapshot = (name, taken.timestamp())
+            name, path = run[0], side.snap_dir / run[0]
+            if common is not None and common.name == name:
+                # Received through a target before this one: they share the disk.
+                reason = f"{target} holds this run's snapshot already (a disk it shares)"
+                moved = 0
+            else:
+                # On failure the new snapshot stays: the target may have received it all
+                # the same (the answer lost on the way back); the next run's listing
+                # says, and the prune there removes it when no target holds its pair.
+                moved = await self._send(path, parent, side, target, peers, progress)
             pairs[target] = name
             await self._prune(side, pairs, new=name)
         if reason:
             log.info("%s %s -> %s: %s", self.instance.name, self.rid, target, reason)
-        return TransferResult(moved, "full" if parent is None else "incremental", reason)
+        mode = "full" if parent is None else "incremental"
+        # The data on the target is as old as the snapshot, not as this transfer's start.
+        return TransferResult(moved, mode, reason, data_time=run[1])
 
     async def _prune(self, side: sides.Side, pairs: dict[str, str], new: str = "") -> None:
         """Keep every target's pair (and new); delete the snapshots no target needs."""

@@ -117,14 +117,18 @@ class Driver(SyncDriver):
         return self.remote_argv("sync", "docker-peer", "--rid", self.rid, "--", *words)
 
     async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
-        """The target's instance status and what its engine holds, in one call."""
-        result = await peers.run(
-            target, self._peer_argv("have", self.instance.node), timeout=PEER_TIMEOUT
-        )
-        if not result.ok:
-            raise ResourceError(f"{target}: {result.stderr.strip() or 'docker-peer have failed'}")
+        """The target's instance status and what its engine holds, in one call (its ferryd
+        answers when this runs in ferryd, else one ssh call)."""
         try:
-            data = dict(json.loads(result.stdout))
+            answer = await self.daemon_call(target, peers, "have")
+            if answer is None:
+                argv = self._peer_argv("have", self.instance.node)
+                result = await peers.run(target, argv, timeout=PEER_TIMEOUT)
+                if not result.ok:
+                    error = result.stderr.strip() or "docker-peer have failed"
+                    raise ResourceError(f"{target}: {error}")
+                answer = json.loads(result.stdout)
+            data = dict(answer)
             if not all(key in data for key in ("images", "chains", "resources")):
                 raise KeyError("images, chains or resources")
         except (ValueError, KeyError, TypeError) as exc:
@@ -142,10 +146,21 @@ class Driver(SyncDriver):
         if target not in self._receiving:
             return
         self._receiving.discard(target)
+        if await self.daemon_call(target, peers, "release") is not None:
+            return
         result = await peers.run(target, self._peer_argv("release"), timeout=PEER_TIMEOUT)
         if not result.ok:
             log.warning("%s %s: %s: release failed: %s", self.instance.name, self.rid, target,
                         result.stderr.strip()[-300:])  # fmt: skip
+
+    async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:
+        """have and release, asked through the daemons (see SyncDriver.daemon_call)."""
+        if verb == "have":
+            return await peer_have(self, sender)
+        if verb == "release":
+            await peer_release(self)
+            return {}
+        return await super().peer_verb(verb, sender)
 
     async def check_target(self, target: str, peers: Peers) -> None:
         error = (self._probed.get(target) or {}).get("engine_error")

@@ -98,16 +98,21 @@ class Driver(SyncDriver):
     async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
         """The target's instance status and where rsync writes there, in one call.
 
-        Meanwhile an ssh master connection to the target opens, which rsync's ssh then
-        reuses: its connection set-up overlaps the guard instead of following it."""
-        if target not in self._masters:
-            self._masters[target] = await _SshMaster.open(target, self.sync_dir / "ssh")
-        result = await peers.run(
-            target, self._peer_argv("prepare", self.instance.node), timeout=GUARD_TIMEOUT
-        )
-        if not result.ok:
-            raise ResourceError(f"{target}: {result.stderr.strip()[-300:] or 'prepare failed'}")
-        data = dict(json.loads(result.stdout))
+        Asked of the target's ferryd when this runs in ferryd (a few milliseconds). Else
+        over ssh, and meanwhile an ssh master connection to the target opens, which
+        rsync's ssh then reuses: its set-up overlaps the guard instead of following it."""
+        answer = await self.daemon_call(target, peers, "prepare")
+        if answer is not None:
+            data = answer
+        else:
+            if target not in self._masters:
+                self._masters[target] = await _SshMaster.open(target, self.sync_dir / "ssh")
+            argv = self._peer_argv("prepare", self.instance.node)
+            result = await peers.run(target, argv, timeout=GUARD_TIMEOUT)
+            if not result.ok:
+                error = result.stderr.strip()[-300:] or "prepare failed"
+                raise ResourceError(f"{target}: {error}")
+            data = dict(json.loads(result.stdout))
         if "resources" not in data or "dest" not in data:
             raise ResourceError(f"{target}: unreadable answer to rsync-peer prepare")
         self._probed[target] = data
@@ -124,6 +129,8 @@ class Driver(SyncDriver):
         if master is not None:
             await master.close()
         if not (self._probed.pop(target, None) or {}).get("receive_mount"):
+            return
+        if await self.daemon_call(target, peers, "release") is not None:
             return
         result = await peers.run(target, self._peer_argv("release"), timeout=GUARD_TIMEOUT)
         if not result.ok:
@@ -224,6 +231,15 @@ class Driver(SyncDriver):
             return answer
         answer.update(dest=dest + ("/" if dst.endswith("/") else ""), receive_mount=True)
         return answer
+
+    async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:
+        """prepare and release, asked through the daemons (see SyncDriver.daemon_call)."""
+        if verb == "prepare":
+            return await self.peer_prepare(sender)
+        if verb == "release":
+            await self.peer_release()
+            return {}
+        return await super().peer_verb(verb, sender)
 
     async def peer_release(self) -> None:
         if self.values.get("dstfs"):

@@ -87,6 +87,26 @@ target = drpnodes
 """
 
 
+TURNS = 5  # per tree and way; the median is reported
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def daemon_sync(tb: Testbed, node: str, svc: str, verb: str) -> tuple[float, float, int]:
+    """A sync through the node's ferryd (what the scheduler runs): the CLI's wall time, the
+    action's own time in the daemon, and the bytes moved."""
+    started = time.monotonic()
+    done = tb.exec(node, FERRY, svc, "sync", verb, "--wait", "-o", "json", timeout=1800)
+    elapsed = time.monotonic() - started
+    record = json.loads(done.stdout or "{}")
+    if done.returncode != 0 or record.get("state") != "succeeded":
+        raise RuntimeError(f"ferry sync through ferryd failed: {record} {done.stderr[-500:]}")
+    moved = sum(int(r["bytes"]) for r in (record.get("result") or {}).get("reports", []))
+    return elapsed, float(record["ended_at"]) - float(record["started_at"]), moved
+
+
 def bench_docker(tb: Testbed) -> dict[str, Any]:
     # base image: busybox plus 200 MiB of incompressible data; app: one 5 MiB layer on top
     sh(tb, "n1", "docker image inspect bench/app:1 >/dev/null 2>&1 || ("
@@ -100,35 +120,50 @@ def bench_docker(tb: Testbed) -> dict[str, Any]:
        "DOCKER_BUILDKIT=0 docker build -q -t bench/app:1 $d/app; rm -rf $d)")  # fmt: skip
     install(tb, "benchd", DOCKER_SVC)
     tb.exec("n1", FERRY, "benchd", "start", "--local", check=True, timeout=300)
-    sh(tb, "n3", "docker rmi -f bench/app:1 bench/base:1 >/dev/null 2>&1 || true")
-    sh(tb, "n1", "docker save bench/base:1 | ssh n3 docker load")
+    tb.start_ferryd(["n1", "n3"])
     image_bytes = int(sh(tb, "n1", "docker save bench/app:1 | wc -c").strip())
-    ours = ferry_sync(tb, "n1", "benchd")
-    present = ferry_sync(tb, "n1", "benchd")
+    missing_layer = 5 * MIB
+
+    def target_holds_the_base() -> None:
+        sh(tb, "n3", "docker rmi -f bench/app:1 bench/base:1 >/dev/null 2>&1 || true")
+        sh(tb, "n1", "docker save bench/base:1 | ssh n3 docker load >/dev/null")
+
+    target_holds_the_base()
+    local = ferry_sync(tb, "n1", "benchd")
+    local_present = median([ferry_sync(tb, "n1", "benchd")["seconds"] for _ in range(TURNS)])
+    target_holds_the_base()
+    _, action, moved = daemon_sync(tb, "n1", "benchd", "all")
+    present = [daemon_sync(tb, "n1", "benchd", "all") for _ in range(TURNS)]
+    assert all(p[2] == 0 for p in present), present
+    present_wall, present_action = median([p[0] for p in present]), median([p[1] for p in present])
     sh(tb, "n3", "docker rmi -f bench/app:1 >/dev/null")
     base_seconds = timed(tb, "n1", "docker save bench/app:1 | ssh n3 docker load")
     tb.exec("n1", FERRY, "benchd", "stop", "--local", timeout=300)
-    missing_layer = 5 * MIB
     rows = [
-        ("bytes on the wire", f"{ours['bytes'] / MIB:.1f} MiB", f"{image_bytes / MIB:.1f} MiB"),
-        ("wall time", f"{ours['seconds']:.2f} s", f"{base_seconds:.2f} s"),
-        (
-            "bytes / missing layer",
-            f"{ours['bytes'] / missing_layer:.2f}",
-            f"{image_bytes / missing_layer:.2f}",
-        ),
-        ("image already present", f"{present['bytes']} B, {present['seconds']:.2f} s", "-"),
-    ]
+        ("bytes on the wire (through ferryd)", f"{moved / MIB:.1f} MiB",
+         f"{image_bytes / MIB:.1f} MiB"),
+        ("bytes / missing layer", f"{moved / missing_layer:.2f}",
+         f"{image_bytes / missing_layer:.2f}"),
+        ("wall time: through ferryd, the action", f"{action:.2f} s", f"{base_seconds:.2f} s"),
+        ("wall time: CLI sync --local", f"{local['seconds']:.2f} s", ""),
+        ("already present: through ferryd, the action", f"0 B, {present_action:.2f} s", "-"),
+        ("already present: through ferryd, CLI --wait", f"{present_wall:.2f} s", "-"),
+        ("already present: CLI sync --local", f"{local_present:.2f} s", "-"),
+    ]  # fmt: skip
     table("sync-docker: 200 MiB base + 5 MiB layer, target holds the base", rows)
     return {
-        "ferry_bytes": ours["bytes"],
-        "ferry_seconds": round(ours["seconds"], 3),
+        "ferry_bytes": moved,
+        "ferry_seconds": round(action, 3),
+        "ferry_cli_local_bytes": local["bytes"],
+        "ferry_cli_local_seconds": round(local["seconds"], 3),
         "baseline_bytes": image_bytes,
         "baseline_seconds": round(base_seconds, 3),
-        "bytes_over_missing_layer": round(ours["bytes"] / missing_layer, 3),
-        "wall_time_ratio": round(ours["seconds"] / base_seconds, 3),
-        "already_present_bytes": present["bytes"],
-        "already_present_seconds": round(present["seconds"], 3),
+        "bytes_over_missing_layer": round(moved / missing_layer, 3),
+        "wall_time_ratio": round(action / base_seconds, 3),
+        "already_present_bytes": 0,
+        "already_present_seconds": round(present_action, 3),
+        "already_present_cli_wait_seconds": round(present_wall, 3),
+        "already_present_cli_local_seconds": round(local_present, 3),
         "command": "python -m bench sync-docker",
     }
 
@@ -152,32 +187,57 @@ target = drpnodes
 
 
 def bench_btrfs(tb: Testbed) -> dict[str, Any]:
+    """A full send of a 1 GiB subvolume, then incremental sends of 10 MiB changed, through
+    ferryd (the scheduler's way) and with the CLI alone (--local)."""
     install(tb, "benchb", BTRFS_SVC)
     tb.exec("n1", FERRY, "benchb", "start", "--local", check=True)
     tb.exec("n3", FERRY, "benchb", "startstandby", "--local", check=True)
+    tb.start_ferryd(["n1", "n3"])
     sh(tb, "n1", "head -c 1G /dev/urandom > /srv/bench/data/big.bin && sync")
-    full = ferry_sync(tb, "n1", "benchb", "full")
     changed = 10 * MIB
-    sh(tb, "n1", "dd if=/dev/urandom of=/srv/bench/data/big.bin bs=1M count=10 seek=300 "
-       "conv=notrunc status=none && sync")  # fmt: skip
-    incr = ferry_sync(tb, "n1", "benchb", "all")
+    seek = iter(range(100, 1000, 20))
+
+    def change() -> None:
+        sh(tb, "n1", f"dd if=/dev/urandom of=/srv/bench/data/big.bin bs=1M count=10 "
+                     f"seek={next(seek)} conv=notrunc status=none && sync")  # fmt: skip
+
+    _, full_s, full_bytes = daemon_sync(tb, "n1", "benchb", "full")
+    incr = []
+    for _ in range(TURNS):
+        change()
+        incr.append(daemon_sync(tb, "n1", "benchb", "all"))
+    incr_s, incr_bytes = median([r[1] for r in incr]), median([float(r[2]) for r in incr])
+    local_full = ferry_sync(tb, "n1", "benchb", "full")
+    local_incr = []
+    for _ in range(TURNS):
+        change()
+        local_incr.append(ferry_sync(tb, "n1", "benchb", "all"))
+    local_incr_s = median([r["seconds"] for r in local_incr])
     for node in ("n1", "n3"):
         tb.exec(node, FERRY, "benchb", "stop", "--local", "--force")
     rows = [
-        ("bytes", f"{incr['bytes'] / MIB:.1f} MiB", f"{full['bytes'] / MIB:.1f} MiB"),
-        ("wall time", f"{incr['seconds']:.2f} s", f"{full['seconds']:.2f} s"),
-        ("bytes / changed", f"{incr['bytes'] / changed:.2f}", f"{full['bytes'] / changed:.1f}"),
-    ]
+        ("bytes", f"{incr_bytes / MIB:.1f} MiB", f"{full_bytes / MIB:.1f} MiB"),
+        ("bytes / changed", f"{incr_bytes / changed:.2f}", f"{full_bytes / changed:.1f}"),
+        ("wall time: through ferryd, the action", f"{incr_s:.2f} s ({incr_s / full_s:.2f} x)",
+         f"{full_s:.2f} s"),
+        ("wall time: CLI sync --local", f"{local_incr_s:.2f} s "
+         f"({local_incr_s / local_full['seconds']:.2f} x)", f"{local_full['seconds']:.2f} s"),
+    ]  # fmt: skip
     table(
-        "sync-btrfs: 1 GiB subvolume, 10 MiB changed (ferry = incremental, baseline = full)", rows
+        "sync-btrfs: 1 GiB subvolume, 10 MiB changed, median of 5 "
+        "(ferry = incremental, baseline = full)",
+        rows,
     )
     return {
-        "incremental_bytes": incr["bytes"],
-        "incremental_seconds": round(incr["seconds"], 3),
-        "full_bytes": full["bytes"],
-        "full_seconds": round(full["seconds"], 3),
-        "bytes_over_changed": round(incr["bytes"] / changed, 3),
-        "time_ratio": round(incr["seconds"] / full["seconds"], 3),
+        "incremental_bytes": int(incr_bytes),
+        "incremental_seconds": round(incr_s, 3),
+        "full_bytes": full_bytes,
+        "full_seconds": round(full_s, 3),
+        "bytes_over_changed": round(incr_bytes / changed, 3),
+        "time_ratio": round(incr_s / full_s, 3),
+        "cli_local_incremental_seconds": round(local_incr_s, 3),
+        "cli_local_full_seconds": round(local_full["seconds"], 3),
+        "cli_local_time_ratio": round(local_incr_s / local_full["seconds"], 3),
         "command": "python -m bench sync-btrfs",
     }
 
@@ -205,31 +265,12 @@ RSYNC_TREES = (  # name, directories, files per directory, KiB per file
 )
 
 
-TURNS = 5  # per tree and way; the median is reported
-
-
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
-
-
 BARE_RSYNC = "rsync -a -e ssh /srv/benchr/ root@n3:/srv/benchr-bare"
 # the same rsync with Ferry's default options (daemon/sync/rsync/driver.py): what they cost
 SAME_OPTIONS_RSYNC = (
     "rsync -HAXpogDtrlx --delete --delete-after --delay-updates -e ssh "
     "/srv/benchr/ root@n3:/srv/benchr-bare"
 )
-
-
-def daemon_sync(tb: Testbed, node: str, svc: str, verb: str) -> tuple[float, float]:
-    """A sync through the node's ferryd (what the scheduler runs): the CLI's wall time and
-    the action's own time in the daemon."""
-    started = time.monotonic()
-    done = tb.exec(node, FERRY, svc, "sync", verb, "--wait", "-o", "json", timeout=1800)
-    elapsed = time.monotonic() - started
-    record = json.loads(done.stdout or "{}")
-    if done.returncode != 0 or record.get("state") != "succeeded":
-        raise RuntimeError(f"ferry sync through ferryd failed: {record} {done.stderr[-500:]}")
-    return elapsed, float(record["ended_at"]) - float(record["started_at"])
 
 
 def bench_rsync(tb: Testbed) -> dict[str, Any]:
@@ -241,7 +282,7 @@ def bench_rsync(tb: Testbed) -> dict[str, Any]:
     tb.exec("n1", FERRY, "benchr", "start", "--local", check=True)
     tb.start_ferryd(["n1", "n3"])
     rows: list[tuple[str, str, str]] = []
-    figures = []
+    figures: list[dict[str, Any]] = []
     for name, dirs, files, kib in RSYNC_TREES:
         sh(tb, "n1", f"rm -rf /srv/benchr && mkdir -p /srv/benchr && cd /srv/benchr && "
                      f"for i in $(seq 1 {dirs}); do mkdir -p d$i; for j in $(seq 1 {files}); do "

@@ -115,8 +115,9 @@ def preflight_text(service: str, to: str, facts: dict[str, Any]) -> str:
         age = (per_node or {}).get(to)
         lines.append(f"  data of {rid} on {to}: {_age(age)}")
     if running and alive:
-        lines.append(f"  plan: final sync to {to}, stop on {', '.join(running)}, start on {to}: "
-                     "nothing is lost")  # fmt: skip
+        where = ", ".join(running)
+        lines.append(f"  plan: sync to {to}, stop the containers and apps on {where}, final sync "
+                     f"to {to}, stop on {where}, start on {to}: nothing is lost")  # fmt: skip
     elif running:
         lines.append(f"  plan: start on {to} from its last synced data (data written on "
                      f"{', '.join(running)} since then is not there)")  # fmt: skip

@@ -45,6 +45,7 @@ async def run_sync(
     nodes: list[str] | None = None,
     pools: list[str] | None = None,
     daemons: PeerDaemons | None = None,
+    final: bool = False,
 ) -> list[TargetReport]:
     """Run a sync action on this node's sync resources (as ``ferry SVC sync MODE`` does;
     ``daemons``: the peers' ferryd, for the small calls of a sync)."""
@@ -59,7 +60,7 @@ async def run_sync(
         nodes = [t for t in (nodes or pooled) if t in pooled]
         if not nodes:
             return []
-    return await shared_run_sync(found, mode, nodes, daemons)
+    return await shared_run_sync(found, mode, nodes, daemons, final)
 
 
 class ClusterActions:
@@ -83,9 +84,11 @@ class ClusterActions:
         if params.get("origin") == "monitor":
             if action == "sync":
                 inst = self._instance(name)
-                reports = await run_sync(inst, str(params.get("mode", "all")), None,
+                reports = await run_sync(inst, str(params.get("mode", "all")),
+                                         params.get("rids") or None,
                                          list(params.get("nodes") or []) or None,
-                                         daemons=self._daemons())  # fmt: skip
+                                         daemons=self._daemons(),
+                                         final=bool(params.get("final")))  # fmt: skip
                 # The final sync of a switch: data that did not reach a target stops the
                 # switch (the target would start from older data); images skipped (no
                 # engine for the service there: its filesystem is not mounted) do not.

@@ -474,16 +474,10 @@ class Monitor:
         try:
             if action == "syncstop":
                 assert expect is not None
-                self.mon[name] = MonState("syncing")
-                error = await self._run_action(
-                    ctx, name, "sync", {"mode": "all", "nodes": list(targets)}
-                )
+                error = await self._final_sync(ctx, name, inst, targets)
                 if error:
                     self.mon[name] = MonState()
-                    where = ", ".join(targets)
-                    self._finish_expect(
-                        name, expect, "failed", f"final sync to {where} failed: {error}"
-                    )
+                    self._finish_expect(name, expect, "failed", error)
                     return
                 action = "stop"
             if action in ("start", "stop"):
@@ -504,6 +498,35 @@ class Monitor:
         finally:
             self._busy.discard(name)
             await self._report(ctx, name, inst)
+
+    async def _final_sync(
+        self, ctx: ApiContext, name: str, inst: Instance, targets: tuple[str, ...]
+    ) -> str | None:
+        """A switch's final sync, so that nothing written here is lost: everything while the
+        service runs (the bulk, images included); then its writers (containers, apps) stop
+        and the data resources are sent once more, the filesystems still mounted. A failure
+        restarts the writers: the service stays here. The error, or None."""
+        where = ", ".join(targets)
+        self.mon[name] = MonState("syncing")
+        error = await self._run_action(ctx, name, "sync", {"mode": "all", "nodes": list(targets)})
+        if error:
+            return f"final sync to {where} failed: {error}"
+        resources = [r for r in inst.resources.values() if not r.disabled]
+        writers = [r.rid for r in resources if r.group in ("container", "app")]
+        data = [r.rid for r in resources if getattr(r, "moves_live_data", False)]
+        if not writers or not data:
+            return None
+        self.mon[name] = MonState("stopping")
+        error = await self._run_action(ctx, name, "stop", {"rids": writers})
+        if error is None:
+            self.mon[name] = MonState("syncing")
+            params = {"mode": "all", "nodes": list(targets), "rids": data, "final": True}
+            error = await self._run_action(ctx, name, "sync", params)
+            if error is None:
+                return None
+        restarted = await self._run_action(ctx, name, "start", {})
+        here = "restarted here" if restarted is None else f"restart here failed: {restarted}"
+        return f"final sync to {where}, its writers stopped, failed: {error} ({here})"
 
     def _announce(self, name: str) -> None:
         """This instance's new monitor state to the cluster now, not at the next round: a

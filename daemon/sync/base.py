@@ -82,6 +82,9 @@ class SyncDriver(Resource):
     """A sync resource: it takes no part in start/stop, it acts on sync actions."""
 
     progress_reporter: Callable[[Progress], None] | None = None
+    # Data that changes while the service runs (files, subvolumes); docker images do not:
+    # the last sync of a switch, after the writers stop, sends only such resources.
+    moves_live_data = True
 
     # Start and stop do nothing for sync resources -------------------------------------------
 
@@ -108,8 +111,17 @@ class SyncDriver(Resource):
     def sync_dir(self) -> Path:
         return stamps.sync_dir(self.state_dir, self.rid)
 
-    async def local_up(self) -> bool:
-        """Is the service up here? Judged on all non-sync, non-app resources."""
+    async def local_up(self, final: bool = False) -> bool:
+        """Is the service up here? Judged on all non-sync, non-app resources.
+
+        ``final``: the last sync of a switch, sent once the service's writers (containers,
+        apps) are stopped: judged on its filesystems and disks alone (none: up)."""
+        if final:
+            storage = [
+                r for r in self.instance.resources.values()
+                if r.group in ("fs", "disk") and not r.disabled and not r.optional
+            ]  # fmt: skip
+            return all([(await r.status()).status is Status.UP for r in storage])
         judged = [
             r
             for r in self.instance.resources.values()
@@ -127,10 +139,11 @@ class SyncDriver(Resource):
                 return False
         return True
 
-    async def refusal(self) -> str:
+    async def refusal(self, final: bool = False) -> str:
         topology = str(self.instance.value("DEFAULT", "topology"))
         members = self.instance.config.members
-        return plan.sender_refusal(members, topology, self.instance.node, await self.local_up())
+        up = await self.local_up(final)
+        return plan.sender_refusal(members, topology, self.instance.node, up)
 
     # Status -----------------------------------------------------------------------------------
 
@@ -166,15 +179,16 @@ class SyncDriver(Resource):
     # The action -------------------------------------------------------------------------------
 
     async def sync(
-        self, action: str, peers: Peers, only_targets: list[str] | None = None
+        self, action: str, peers: Peers, only_targets: list[str] | None = None, final: bool = False
     ) -> list[TargetReport]:
-        """Run one sync action for this resource: every covered target, in order."""
+        """Run one sync action for this resource: every covered target, in order (``final``:
+        see local_up)."""
         targets = self.targets(action)
         if only_targets:
             targets = [t for t in targets if t in only_targets]
         if not targets:
             return []
-        reason = await self.refusal()
+        reason = await self.refusal(final)
         if reason:
             raise SyncRefused(reason)
         async with self._one_at_a_time():

@@ -15,6 +15,7 @@ async def run_sync(
     action: str,
     targets: list[str] | None = None,
     daemons: PeerDaemons | None = None,
+    final: bool = False,
 ) -> list[TargetReport]:
     """One sync action for each resource, over one set of ssh connections (and, in ferryd,
     the peers' daemons); a resource that refuses or fails gives a report saying why,
@@ -24,7 +25,7 @@ async def run_sync(
     try:
         for resource in resources:
             try:
-                reports += await resource.sync(action, peers, targets)
+                reports += await resource.sync(action, peers, targets, final)
             except SyncRefused as exc:
                 reports.append(TargetReport(resource.rid, "-", False, "skipped", reason=str(exc)))
             except ResourceError as exc:

@@ -133,7 +133,10 @@ async def test_answering_no_does_nothing(
     lines = _lines(result.out)
     assert "runs now on: n1 (alive)" in lines
     assert "data of sync#1 on n2: never synced" in lines
-    assert "plan: final sync to n2, stop on n1, start on n2: nothing is lost" in lines
+    assert (
+        "plan: sync to n2, stop the containers and apps on n1, final sync to n2, stop on n1, "
+        "start on n2: nothing is lost"
+    ) in lines
     assert submitted == []
     assert await _activations(cluster) == []
     _, view = await n2.api("GET", "/api/cluster")

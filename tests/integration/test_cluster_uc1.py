@@ -2,8 +2,9 @@
 testbed of its own), as an operator would: create the service on n1 (it reaches the
 others), load the images, turn orchestration on, start, write data, let the scheduler sync
 it, fail over when n1 dies (never to n3), no second instance when n1 returns, switch back,
-DR takeover on n3 with the primary site dead (data age reported), give back (the data
-written during DR travels back incrementally)."""
+a planned DR switch with the primary alive (nothing lost: a final sync once its writers
+stopped), DR takeover on n3 with the primary site dead (data age reported), give back (the
+data written during DR travels back incrementally)."""
 
 from __future__ import annotations
 
@@ -105,8 +106,38 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     wait("svc1 back on n1", lambda: avail(tb, "n1") == "up", 60)
     assert avail(tb, "n2") != "up"
 
+    # A planned DR switch, the primary alive: nothing written on n1 is lost, not even what a
+    # writer writes as it stops (an app's last words on the data fs, after the bulk sync).
+    lw = "/var/lib/ferry/lastwords.up"
+    done = ferry(
+        tb, "n1", "svc1", "set",
+        "--kw", f"app#lw.start=touch {lw}",
+        "--kw", f"app#lw.stop=rm -f {lw}; echo {{nodename}} $(date +%s%N) > /srv/svc1/data/lw",
+        "--kw", f"app#lw.check=test -f {lw}",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    done = ferry(tb, "n1", "svc1", "start", "--local", "--rid", "app#lw")  # a new resource
+    assert done.returncode == 0, done.stderr
+    assert sh(tb, "n1", f"test -f {lw}").returncode == 0
+    sh(tb, "n1", "echo before-the-switch > /srv/svc1/data/planned")
+    done = ferry(tb, "n1", "svc1", "switch", "--to", "n3", "--yes", "--wait", "--time", "300")
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "stop the containers and apps on n1, final sync to n3" in done.stdout
+    wait("svc1 up on n3", lambda: avail(tb, "n3") == "up", 90)
+    assert sh(tb, "n3", "cat /srv/svc1/data/planned").stdout == "before-the-switch\n"
+    last_words = sh(tb, "n3", "cat /srv/svc1/data/lw").stdout
+    assert last_words.startswith("n1 "), last_words  # written by n1's app as it stopped
+    assert avail(tb, "n1") != "up"
+    done = ferry(tb, "n3", "svc1", "giveback", "--wait", "--time", "300")
+    assert done.returncode == 0, done.stderr + done.stdout
+    wait("svc1 home on n1 again", lambda: avail(tb, "n1") == "up", 90)
+    done = ferry(tb, "n1", "svc1", "unset", "--kw", "app#lw.start", "--kw", "app#lw.stop",
+                 "--kw", "app#lw.check")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+
     # the primary site is lost: one command on n3
-    assert ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300").returncode == 0
+    done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
+    assert done.returncode == 0, done.stderr
     tb.kill("n1")
     tb.kill("n2")
     time.sleep(4)  # hb_timeout: n3 sees them dead

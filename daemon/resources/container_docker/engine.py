@@ -115,6 +115,21 @@ class Engine:
                 "(is the service's fs mounted?)"
             )
         Path(self.run_dir).mkdir(parents=True, exist_ok=True)
+        pid = self._our_pid()
+        if pid is not None:
+            # Ours, but silent: starting (another caller started it) or shutting down (a
+            # stop that timed out). Wait for it to answer or to be gone; never start a
+            # second dockerd on the same data root.
+            deadline = time.monotonic() + START_TIMEOUT
+            while self._our_pid() is not None and time.monotonic() < deadline:
+                if await self.ping():
+                    return
+                await asyncio.sleep(0.2)
+            if self._our_pid() is not None:
+                raise EngineError(
+                    f"dockerd (pid {pid}) for {self.data_root} runs but did not answer within "
+                    f"{START_TIMEOUT:g}s:\n" + self.log_tail()
+                )
         if self._our_pid() is None:
             # Leftovers of an engine that died with its node (a crash, a reboot): a stale
             # containerd.pid may name a pid reused by another process, and dockerd would

@@ -90,14 +90,14 @@ class Driver(SyncDriver):
         return await super().peer_verb(verb, sender)
 
     async def sync(
-        self, action: str, peers: Peers, only_targets: list[str] | None = None
+        self, action: str, peers: Peers, only_targets: list[str] | None = None, final: bool = False
     ) -> list[TargetReport]:
         """One snapshot per run, sent to every target of the run: the targets then share
         it, so that whichever of them later sends (after a DR activation) has a common
         snapshot with every other one, and the way back needs no full resend."""
         self._run_snapshot = None
         try:
-            return await super().sync(action, peers, only_targets)
+            return await super().sync(action, peers, only_targets, final)
         finally:
             self._run_snapshot = None
 

@@ -51,6 +51,8 @@ class LocalImage:
 class Driver(SyncDriver):
     """Images of the service's docker containers, replicated layer by layer."""
 
+    moves_live_data = False  # images do not change while the service runs
+
     def label(self) -> str:
         return (
             f"images of {', '.join(self.image_refs()) or 'no container'} on {' '.join(self.pools)}"

@@ -214,6 +214,12 @@ async def cluster_status(call: Call) -> ClusterStatus:
     for name in sorted(names):
         expect = snap.expect(name)
         instances = snap.instances(name)
+        # This node's own instance: its status as fresh as the `instance` event a client
+        # reacts to (the monitor reports it to the cluster state up to a round later).
+        mine, fresh = instances.get(ctx.nodename), ctx.services.cached(name)
+        if mine is not None and fresh is not None:
+            update = {"avail": fresh.state["avail"], "overall": fresh.state["overall"]}
+            instances = {**instances, ctx.nodename: mine.model_copy(update=update)}
         avail, reason = _cluster_avail(ctx, name, instances)
         services[name] = ClusterServiceView(
             avail=cast(StatusName, avail.value),

@@ -328,4 +328,4 @@ def render_cluster(cluster: dict[str, Any]) -> str:
 def _draw(cluster: dict[str, Any], clear: bool) -> None:
     if clear and sys.stdout.isatty():
         print("\033[H\033[J", end="")
-    print(render_cluster(cluster))
+    print(render_cluster(cluster), flush=True)  # a live view: each redraw shows at once

@@ -517,9 +517,11 @@ class Monitor:
         if not writers or not data:
             return None
         self.mon[name] = MonState("stopping")
+        self._announce(name)  # peers see it busy, not down, while its writers are stopped
         error = await self._run_action(ctx, name, "stop", {"rids": writers})
         if error is None:
             self.mon[name] = MonState("syncing")
+            self._announce(name)
             params = {"mode": "all", "nodes": list(targets), "rids": data, "final": True}
             error = await self._run_action(ctx, name, "sync", params)
             if error is None:

@@ -33,6 +33,12 @@ class InstanceView:
     def running(self) -> bool:
         return self.avail in UP
 
+    @property
+    def occupies(self) -> bool:
+        """Running, or on its way in or out (starting; a switch's final syncs and stop,
+        its writers already down): no other node starts a failover service meanwhile."""
+        return self.running or self.state in ("starting", "syncing", "stopping")
+
 
 @dataclass(frozen=True)
 class ServiceView:
@@ -135,7 +141,7 @@ def _follow_expect(svc: ServiceView, ctx: Context, local: InstanceView) -> Decis
                     return Decision("syncstop", f"final sync to {target}, then stop", (target,))
                 return Decision("stop", f"the service moves to {target or 'nowhere'}")
             return NONE
-        others = [n for n in running if n != ctx.local]
+        others = [n for n, i in svc.instances.items() if i.occupies and n != ctx.local]
         if others:
             return Decision("none", f"waiting for {', '.join(others)} to stop")
         if local.running:

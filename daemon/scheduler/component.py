@@ -89,7 +89,8 @@ class Scheduler:
         return planned.jobs
 
     def due_jobs(self, ctx: ApiContext, last: LastRuns, now: datetime) -> list[Job]:
-        """The jobs to start now; their last run is recorded before they start."""
+        """The jobs to start now; their last runs are recorded (one write for them all)
+        before they start."""
         due = []
         for service in ctx.services.names():
             for job in self._jobs(ctx, service):
@@ -100,9 +101,9 @@ class Scheduler:
                 when = self._due[job.key]
                 if when is None or when > now:
                     continue
-                last.set(job.key, now)
                 self._due[job.key] = next_time(job, now, now, ctx.nodename)
                 due.append(job)
+        last.set_many([job.key for job in due], now)
         return due
 
     async def _run_job(self, ctx: ApiContext, job: Job, slots: asyncio.Semaphore) -> None:

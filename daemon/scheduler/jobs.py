@@ -77,7 +77,14 @@ class LastRuns:
         return None if stamp is None else datetime.fromtimestamp(stamp)
 
     def set(self, key: str, when: datetime) -> None:
-        self._runs[key] = when.timestamp()
+        self.set_many([key], when)
+
+    def set_many(self, keys: list[str], when: datetime) -> None:
+        """Record the jobs of one tick with one atomic write (one fsync), not one per job."""
+        if not keys:
+            return
+        for key in keys:
+            self._runs[key] = when.timestamp()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         write_atomically(self.path, json.dumps(self._runs, sort_keys=True))
 

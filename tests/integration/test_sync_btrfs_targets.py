@@ -150,4 +150,5 @@ def test_a_running_transfer_shows_an_estimated_total(own_disks: Testbed) -> None
     assert report["ok"] and report["bytes"] > 48 * 1024 * 1024, report
     estimated = max(totals, default=0)
     assert abs(estimated - report["bytes"]) < report["bytes"] / 100, (totals, report)
-    assert etas and all(0 <= eta < 120 for eta in etas), etas
+    # an ETA while it ran, falling as it went (its value depends on the machine's load)
+    assert etas and all(eta >= 0 for eta in etas) and etas[-1] < etas[0], etas

@@ -255,6 +255,21 @@ CASES = [
         {},
         "none",
     ),
+    *[
+        (
+            # the source's writers are down (its standby fs alone folds to 'stdby up'), its
+            # last sync or its stop runs: not running, yet the target must not start
+            f"switch target waits for a source {state}, its writers stopped",
+            svc(
+                expect="placed@n1",
+                instances=inst_map(inst("n3", "stdby up", state=state), inst("n1")),
+            ),
+            "n1",
+            {},
+            "none",
+        )
+        for state in ("syncing", "stopping", "starting")
+    ],
 ]
 
 

@@ -290,7 +290,8 @@ async def peer_have(driver: Driver, sender: str) -> dict[str, Any]:
         received, why = await _receive_engine(driver, state["resources"], sender)
         if received is None:
             error = f"{exc} ({why})" if why else str(exc)
-            return {"images": [], "chains": [], "engine_error": error, **state}
+            return {"images": [], "chains": [], "engine_error": error, "receive_mount": False,
+                    **state}  # fmt: skip
         engine, receiving = received, True
     images: list[str] = []
     chains: set[str] = set()

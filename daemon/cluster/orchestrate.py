@@ -206,7 +206,7 @@ def _flex_placed(svc: ServiceView, ctx: Context, local: InstanceView) -> Decisio
                 "syncstop", f"final sync to {', '.join(chosen)}, then stop", tuple(chosen)
             )
         return Decision("stop", f"the service moves to {', '.join(chosen) or 'nowhere'}")
-    others = [n for n in running if n not in chosen]
+    others = [n for n, i in svc.instances.items() if i.occupies and n not in chosen]
     if others:
         return Decision("none", f"waiting for {', '.join(others)} to stop")
     if not local.running:

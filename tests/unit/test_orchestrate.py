@@ -370,6 +370,16 @@ def test_flex_giveback_places_flex_target_instances(
     assert (decision.action, decision.targets) == expected
 
 
+@pytest.mark.parametrize("state", ["syncing", "stopping"])
+def test_flex_giveback_leaders_wait_for_the_dr_instance_in_its_final_sync(state: str) -> None:
+    """The DR instance's writers are down (its standby fs folds to 'stdby up') while it
+    sends its last sync: the leaders must not start (and mount) meanwhile."""
+    instances = inst_map(inst("n1"), inst("n2"), inst("n3", "stdby up", state=state))
+    service = svc(expect="placed", has_sync=True, instances=instances, **FLEX_DRP)
+    for leader in ("n1", "n2"):
+        assert decide(service, ctx(leader)).action == "none"
+
+
 def rv(rid: str, status: str, **kw: object) -> ResourceView:
     return ResourceView(rid, status, **kw)  # type: ignore[arg-type]
 

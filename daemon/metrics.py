@@ -2,7 +2,7 @@
 
 A :class:`Registry` holds families: counters and histograms updated by the
 daemon as things happen, gauges computed at scrape time by a callback (the
-owner of the data answers), and families declared with no samples yet.
+owner of the data answers).
 
 The sync families (per service, sync resource and target: last success, data
 age, bytes and duration of the last success, running) are read at scrape time
@@ -163,13 +163,8 @@ class Registry:
         self._add(CallbackGauge(name, "gauge", help, collect))
 
     def collects(self, name: str) -> bool:
-        """Is name registered with an owner (not only declared)?"""
-        family = self._families.get(name)
-        return family is not None and type(family) is not Family
-
-    def declare(self, name: str, kind: str, help: str) -> None:
-        """A family with no samples yet (its owner arrives later)."""
-        self._add(Family(name, kind, help))
+        """Is a family of that name registered?"""
+        return name in self._families
 
     def render(self) -> str:
         lines: list[str] = []

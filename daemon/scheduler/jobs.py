@@ -76,9 +76,6 @@ class LastRuns:
         stamp = self._runs.get(key)
         return None if stamp is None else datetime.fromtimestamp(stamp)
 
-    def set(self, key: str, when: datetime) -> None:
-        self.set_many([key], when)
-
     def set_many(self, keys: list[str], when: datetime) -> None:
         """Record the jobs of one tick with one atomic write (one fsync), not one per job."""
         if not keys:

@@ -29,6 +29,7 @@ class Ferryd:
     var_dir: Path
     port: int = field(default_factory=free_port)
     env: dict[str, str] = field(default_factory=dict)
+    nodename: str | None = "n1"  # FERRY_NODENAME; None: unset, the host name decides
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -41,7 +42,10 @@ class Ferryd:
 
     def start(self, *extra: str, wait: bool = True) -> Ferryd:
         self.log_path = self.var_dir.parent / f"ferryd-{time.monotonic_ns()}.log"
-        env = {**os.environ, "FERRY_NODENAME": "n1", **self.env}
+        env = {k: v for k, v in os.environ.items() if k != "FERRY_NODENAME"}
+        if self.nodename is not None:
+            env["FERRY_NODENAME"] = self.nodename
+        env.update(self.env)
         self.proc = subprocess.Popen(
             [
                 sys.executable,

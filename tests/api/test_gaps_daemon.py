@@ -41,38 +41,10 @@ PUBLIC = {"/api/health", "/api/openapi.json"}
 CLI = "import sys; from daemon.cli.main import main; main()"
 
 
-class HostNamedFerryd(Ferryd):
-    """A ferryd started with no FERRY_NODENAME at all in its environment."""
-
-    def start(self, *extra: str, wait: bool = True) -> Ferryd:
-        self.log_path = self.var_dir.parent / f"ferryd-{time.monotonic_ns()}.log"
-        env = {k: v for k, v in os.environ.items() if k != "FERRY_NODENAME"}
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daemon.main",
-                "--config-dir",
-                str(self.config_dir),
-                "--var-dir",
-                str(self.var_dir),
-                "--listen",
-                f"127.0.0.1:{self.port}",
-                *extra,
-            ],
-            env={**env, **self.env},
-            stdout=subprocess.DEVNULL,
-            stderr=self.log_path.open("wb"),
-        )
-        if wait:
-            self.wait_ready()
-        return self
-
-
 @pytest.fixture
 def zero_config(short_tmp: Path) -> Iterator[Ferryd]:
     """No node.conf, no config or var dir yet, no FERRY_NODENAME."""
-    proc = HostNamedFerryd(short_tmp / "etc", short_tmp / "var")
+    proc = Ferryd(short_tmp / "etc", short_tmp / "var", nodename=None)
     try:
         yield proc.start()
     finally:

@@ -8,7 +8,9 @@ A peer gets a **full** message first, then **patches** (what changed since the
 previous generation). It gets a full again: after a send to it failed (it may
 have missed a generation), when its own heartbeat says it wants one (it got a
 patch it could not apply, see ``ClusterState``), and every ``FULL_EVERY`` beats
-(a safety net against anything else).
+(a safety net against anything else). Sends to the peers run side by side; a beat
+goes out every hb_interval, and at once (at most every ``MIN_GAP``) when what this node
+sends changes, the set of nodes it hears included (see ``ClusterState``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import os
 import ssl
 import uuid
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -78,15 +81,19 @@ class Heartbeat:
         self.config = config
         self.boot = uuid.uuid4().hex
         self.gen = 0
-        self.sent_ok: dict[str, bool] = {}
+        self.delivered: dict[str, int] = {}  # peer -> the generation last delivered to it
+        self.failing: set[str] = set()  # peers whose last send failed (logged once)
         self.previous: HeartbeatMsg | None = None  # the full message of the last beat
         self.sent: dict[str, int] = {"full": 0, "patch": 0}  # messages delivered, by kind
+        self._inflight: dict[str, asyncio.Task[None]] = {}
 
     def wants_full(self, peer: str, snap: Snapshot) -> bool:
-        """Does this peer get the full message of this generation (else the patch)?"""
+        """Does this peer get the full message of this generation (else the patch)? A patch
+        only goes to a peer that got the generation before it."""
         info = snap.nodes.get(peer)
         asked = info is not None and self.state.local in info.full_wanted
-        return self.gen % FULL_EVERY == 0 or not self.sent_ok.get(peer, False) or asked
+        missed = self.delivered.get(peer) != self.gen - 1
+        return self.gen % FULL_EVERY == 0 or missed or asked
 
     def messages(self, cluster: str) -> tuple[HeartbeatMsg, HeartbeatMsg | None]:
         """The next generation: its full message, and the patch from the previous one."""
@@ -97,48 +104,70 @@ class Heartbeat:
         return full, diff
 
     async def run(self, ctx: ApiContext) -> None:
-        """Send until cancelled."""
+        """Send until cancelled. A peer that is slow to answer (cut off: its send waits for
+        the timeout) holds up no one: it skips the generations sent meanwhile and gets a
+        full message next."""
         cluster = self.config.cluster
-        peers = cluster.peers
         timeout = aiohttp.ClientTimeout(total=max(1.0, min(cluster.hb_timeout / 2, 5.0)))
         connector = aiohttp.TCPConnector(ssl=node_ssl(ctx.var_dir, self.config.node.tls))
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-            while True:
-                load, free = _load_facts()
-                frozen = ctx.var_dir.joinpath(NODE_FROZEN).exists()
-                self.state.post(LocalNode(frozen, load, free))
-                await asyncio.sleep(0)  # let the owner apply before the message is built
-                full, diff = self.messages(cluster.name)
-                snap = self.state.snapshot
-                full_wanted = {p.name: self.wants_full(p.name, snap) for p in peers}
-                bodies = {
-                    "full": full.model_dump_json(),
-                    "patch": diff.model_dump_json() if diff is not None else "",
-                }
-                async with asyncio.TaskGroup() as group:
-                    for peer in peers:
-                        kind = "full" if full_wanted[peer.name] or diff is None else "patch"
-                        group.create_task(self._send(session, peer, kind, bodies[kind]))
-                await self.state.local_changed(cluster.hb_interval)
-                await asyncio.sleep(MIN_GAP)
+            try:
+                while True:
+                    load, free = _load_facts()
+                    frozen = ctx.var_dir.joinpath(NODE_FROZEN).exists()
+                    self.state.post(LocalNode(frozen, load, free))
+                    await asyncio.sleep(0)  # let the owner apply before the message is built
+                    version = self.state.local_version
+                    self.beat(session, cluster.name, cluster.peers)
+                    await self.state.local_changed(cluster.hb_interval, since=version)
+                    await asyncio.sleep(MIN_GAP)
+            finally:
+                for task in self._inflight.values():
+                    task.cancel()
+                await asyncio.gather(*self._inflight.values(), return_exceptions=True)
 
-    async def _send(self, session: aiohttp.ClientSession, peer: Peer, kind: str, body: str) -> None:
+    def beat(self, session: aiohttp.ClientSession, cluster: str, peers: Sequence[Peer]) -> None:
+        """Build the next generation and start its send to every peer not still busy."""
+        full, diff = self.messages(cluster)
+        snap = self.state.snapshot
+        bodies: dict[str, str] = {}
+        for peer in peers:
+            busy = self._inflight.get(peer.name)
+            if busy is not None and not busy.done():
+                continue  # it misses this generation: a full message next time
+            kind = "full" if diff is None or self.wants_full(peer.name, snap) else "patch"
+            if kind not in bodies:
+                message = full if kind == "full" else diff
+                assert message is not None
+                bodies[kind] = message.model_dump_json()
+            self._inflight[peer.name] = asyncio.create_task(
+                self._send(session, peer, kind, self.gen, bodies[kind])
+            )
+
+    async def _send(
+        self, session: aiohttp.ClientSession, peer: Peer, kind: str, gen: int, body: str
+    ) -> None:
         url = peer_url(peer, self.config.node.tls) + "/api/cluster/heartbeat"
+        failed = peer.name in self.failing
         try:
             async with session.post(
                 url, data=body, headers={"Content-Type": "application/json"}
             ) as resp:
                 ok = resp.status == 200
-                if not ok and self.sent_ok.get(peer.name, True):
+                if not ok and not failed:
                     log.warning("heartbeat to %s: HTTP %s %s", peer.name, resp.status,
                                 (await resp.text())[:200])  # fmt: skip
         except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as exc:
             ok = False
-            if self.sent_ok.get(peer.name, True):
+            if not failed:
                 log.info("heartbeat to %s failed: %s", peer.name, exc or type(exc).__name__)
-        self.sent_ok[peer.name] = ok  # a failed send: the next message to it is a full one
         if ok:
+            self.delivered[peer.name] = gen
+            self.failing.discard(peer.name)
             self.sent[kind] += 1
+        else:  # it may have missed this generation: the next message to it is a full one
+            self.delivered.pop(peer.name, None)
+            self.failing.add(peer.name)
 
 
 NODE_FROZEN = "node.frozen"  # <var dir>/node.frozen: the node-wide freeze flag

@@ -208,6 +208,8 @@ class ClusterState:
         self._changed = asyncio.Event()
         self._local_changed = asyncio.Event()
         self._local_dirty = False
+        self.local_version = 0  # counts the changes of what this node sends
+        self._sees: frozenset[str] = frozenset([local])  # the alive set we last sent
         self._snapshot = self._build()
 
     # ------------------------------------------------------------------ readers
@@ -226,9 +228,13 @@ class ClusterState:
             pass
         return self._snapshot
 
-    async def local_changed(self, timeout: float) -> None:
-        """Return when what this node sends changed (or after timeout seconds)."""
+    async def local_changed(self, timeout: float, since: int | None = None) -> None:
+        """Return when what this node sends changed (or after timeout seconds). With
+        ``since`` (a :attr:`local_version` read before the last message was built), return
+        at once when it changed since then: no change is missed while a message is sent."""
         event = self._local_changed
+        if since is not None and since != self.local_version:
+            return
         try:
             async with asyncio.timeout(timeout):
                 await event.wait()
@@ -253,7 +259,7 @@ class ClusterState:
         tick = max(0.05, self.hb_timeout / 10)
         while True:
             try:
-                async with asyncio.timeout(tick):
+                async with asyncio.timeout(self._next_wake(time.time(), tick)):
                     message = await self._queue.get()
             except TimeoutError:
                 message = None
@@ -266,13 +272,30 @@ class ClusterState:
 
     # ------------------------------------------------------------------ the owner's work
 
+    def _next_wake(self, now: float, tick: float) -> float:
+        """Seconds until the owner looks again: the tick, or sooner when a peer's silence
+        reaches the timeout before (a death is declared on time, not up to a tick late)."""
+        due = [
+            info.last_seen + self.hb_timeout - now
+            for name, info in self._nodes.items()
+            if name != self.local and info.last_seen is not None and info.alive
+        ]
+        return max(0.01, min([tick, *(d + 0.01 for d in due)]))
+
     def _publish(self) -> None:
         self._version += 1
         self._snapshot = self._build()
         event, self._changed = self._changed, asyncio.Event()
         event.set()
+        sees = frozenset(self._snapshot.alive())
+        if sees != self._sees:
+            # A witness answers now, not one interval later: a peer waiting to learn whether
+            # anyone still hears a silent node decides within milliseconds (failover time).
+            self._sees = sees
+            self._local_dirty = True
         if self._local_dirty:
             self._local_dirty = False
+            self.local_version += 1
             event, self._local_changed = self._local_changed, asyncio.Event()
             event.set()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -425,7 +426,13 @@ async def test_heartbeats_are_patches_and_a_lost_one_is_repaired_by_a_full(
     fulls = hb1.sent["full"]
     # A generation is lost on the way to n2: the next patch does not apply there.
     caplog.set_level(logging.INFO, logger="ferry.cluster")
+
+    async def idle() -> bool:
+        return all(task.done() for task in hb1._inflight.values())
+
+    await eventually(idle, 5, "no heartbeat in flight")
     hb1.messages("test")
+    hb1.delivered["n2"] = hb1.gen  # n1 believes n2 got it
 
     async def repaired() -> bool:
         return hb1.sent["full"] > fulls and n2_holds_n1()
@@ -434,3 +441,22 @@ async def test_heartbeats_are_patches_and_a_lost_one_is_repaired_by_a_full(
     assert "n1: patch" in caplog.text and "asking for a full message" in caplog.text
     assert "n1" not in hb2.state.snapshot.full_wanted
     assert await _up_on(cluster, "svc1") == ["n1"]
+
+
+async def test_a_node_says_at_once_when_it_starts_or_stops_hearing_a_peer(
+    make_cluster: MakeCluster,
+) -> None:
+    """What a node hears goes out at once, not at its next beat: a peer waiting to learn
+    whether a silent node is still heard by someone decides within a fraction of a second
+    (the failover time). Beats every 10 s here: waiting for them would take seconds."""
+    cluster = await make_cluster(("n1", "n2"), hb_interval=10.0, hb_timeout=30.0)
+    await cluster.start("n1")
+    await asyncio.sleep(0.5)  # n1's first beat went out, to no one
+    await cluster.start("n2")  # n2's first beat reaches n1: n1 now hears n2
+
+    async def n2_knows_n1_hears_it() -> bool:
+        assert cluster["n2"].daemon is not None
+        held = _heartbeat(cluster["n2"]).state.snapshot.nodes["n1"]
+        return held.alive and "n2" in held.sees
+
+    assert await eventually(n2_knows_n1_hears_it, 3, "n1 tells n2 it hears it") < 3

@@ -277,7 +277,7 @@ def test_the_sender_sends_a_full_first_then_consecutive_patches() -> None:
     full, diff = hb.messages("c")
     assert (full.kind, full.gen, diff) == ("full", 1, None)
     assert hb.wants_full("n2", hb.state.snapshot)  # never sent to: a full
-    hb.sent_ok.update(n2=True, n3=True)
+    hb.delivered.update(n2=1, n3=1)
     hb.state.apply(LocalInstances({"a": UP}), 0.0)
     hb.state._publish()
     full, diff = hb.messages("c")
@@ -290,7 +290,7 @@ def test_the_sender_sends_a_full_first_then_consecutive_patches() -> None:
 def test_the_sender_resends_a_full_after_a_failure_a_request_or_every_n_beats() -> None:
     hb = _sender()
     hb.messages("c")
-    hb.sent_ok.update(n2=True, n3=False)  # the send to n3 failed: it may miss a generation
+    hb.delivered.update(n2=1)  # the send to n3 failed: it may miss a generation
     hb.messages("c")
     snap = hb.state.snapshot
     assert not hb.wants_full("n2", snap) and hb.wants_full("n3", snap)
@@ -319,3 +319,23 @@ def test_alive_since_restarts_with_the_daemon_or_after_a_death() -> None:
     state.apply(PeerHeartbeat(_patch(2, boot="b2"), 7.0), 7.0)  # back from the dead
     state._publish()
     assert state.snapshot.facts()["n2"].alive_since == 7.0
+
+
+async def test_the_owner_wakes_when_a_silence_reaches_the_timeout_and_a_beat_is_due() -> None:
+    """A death is declared on time (not up to a tick late), and what this node hears changing
+    makes its next heartbeat due at once (local_version), both ways."""
+    state = ClusterState("n1", ["n2"], hb_timeout=3.0, events=EventBus(), clock=0.0)
+    assert state._next_wake(5.0, tick=0.3) == 0.3  # no live peer: the tick
+    version = state.local_version
+    state.apply(PeerHeartbeat(_hb(1), 10.0), 10.0)
+    state._publish()
+    assert state.local_version == version + 1  # n1 now hears n2: a beat is due
+    assert state._next_wake(10.5, tick=0.3) == 0.3
+    assert state._next_wake(12.9, tick=0.3) == pytest.approx(0.11)
+    assert state._next_wake(13.5, tick=0.3) == 0.01
+    state.apply(PeerHeartbeat(_hb(2), 11.0), 11.0)
+    state._publish()
+    assert state.local_version == version + 1  # nothing this node sends changed
+    assert state.expire(14.02)
+    state._publish()
+    assert state.local_version == version + 2  # n2 is dead: a beat is due

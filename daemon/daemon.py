@@ -36,7 +36,7 @@ from daemon.cluster.actions import ClusterActions
 from daemon.cluster.heartbeat import Heartbeat
 from daemon.cluster.monitor import Monitor
 from daemon.cluster.quorum import ArbitratorPoller
-from daemon.cluster.state import ClusterState
+from daemon.cluster.state import EXPECTS_FILE, ClusterState
 from daemon.events import EventBus
 from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync_gauges
 from daemon.node.config import NodeConfig
@@ -273,6 +273,7 @@ class Daemon:
                 cluster.hb_timeout,
                 events,
                 arbitrators=len(cluster.arbitrators),
+                store=self.var_dir / EXPECTS_FILE,
             )
             monitor = Monitor(state, self.config, self.var_dir)
             executor = ClusterActions(services, state, monitor).act

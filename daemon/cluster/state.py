@@ -16,22 +16,31 @@ Older or repeated generations are ignored.
 Global expects are gossiped: every node re-publishes the newest expect it knows
 for each service, so an expect set on one node reaches every node that hears
 any node that knows it. Newest = greater stamp; at equal stamps, the one with
-an outcome (reached / failed) wins.
+an outcome (reached / failed) wins. With a ``store`` path, the expects are kept on disk
+(written when they change, read at start): a cluster restarted whole still knows the
+operator's last word, and gossips it to a node that was down when it was said.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pydantic
 
 from daemon.api.schemas import ExpectMsg, HeartbeatMsg, InstanceMsg
 from daemon.cluster.placement import NodeFacts
+from daemon.config.store import write_atomically
 from daemon.events import EventBus
 
 log = logging.getLogger("ferry.cluster")
+
+EXPECTS_FILE = "expects.json"  # <var dir>/expects.json: the global expects, kept
 
 
 @dataclass(frozen=True)
@@ -186,6 +195,7 @@ class ClusterState:
         *,
         arbitrators: int = 0,
         clock: float | None = None,
+        store: Path | None = None,
     ) -> None:
         self.local = local
         self.peers = [p for p in peers if p != local]
@@ -198,7 +208,9 @@ class ClusterState:
         }
         for peer in self.peers:
             self._nodes[peer] = NodeInfo(peer)
-        self._expects: dict[str, Expect] = {}
+        self._store = store
+        self._expects: dict[str, Expect] = load_expects(store) if store is not None else {}
+        self._expects_dirty = False
         self._heard: set[str] = set()
         self._full_wanted: set[str] = set()  # peers whose patch we could not apply
         self._arbitrators = arbitrators
@@ -283,6 +295,9 @@ class ClusterState:
         return max(0.01, min([tick, *(d + 0.01 for d in due)]))
 
     def _publish(self) -> None:
+        if self._expects_dirty and self._store is not None:
+            self._expects_dirty = False
+            save_expects(self._store, self._expects)
         self._version += 1
         self._snapshot = self._build()
         event, self._changed = self._changed, asyncio.Event()
@@ -345,6 +360,7 @@ class ClusterState:
             return False
         self._expects[service] = expect
         self._local_dirty = True
+        self._expects_dirty = True
         if expect.outcome:
             log.info("%s: expect %s %s %s", service, expect.value, expect.outcome, expect.reason)
         self.events.publish(
@@ -484,3 +500,27 @@ def patch(previous: HeartbeatMsg, current: HeartbeatMsg) -> HeartbeatMsg:
     return current.model_copy(
         update={"kind": "patch", "instances": instances, "expects": expects, "removed": removed}
     )
+
+
+def load_expects(path: Path) -> dict[str, Expect]:
+    """The expects kept in path; none when it is missing or unreadable (said in the log:
+    peers gossip theirs again)."""
+    try:
+        data = json.loads(path.read_text())
+        adapter = pydantic.TypeAdapter(dict[str, ExpectMsg])
+        return {s: Expect.from_msg(m) for s, m in adapter.validate_python(data).items()}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as exc:  # pydantic.ValidationError is a ValueError
+        log.warning("%s: unreadable, ignored (peers tell their expects again): %s", path,
+                    str(exc).splitlines()[0])  # fmt: skip
+        return {}
+
+
+def save_expects(path: Path, expects: Mapping[str, Expect]) -> None:
+    """Keep the expects in path (one atomic write); a failure is logged, never raised."""
+    data = {s: e.to_msg().model_dump(mode="json") for s, e in sorted(expects.items())}
+    try:
+        write_atomically(path, json.dumps(data, indent=1, sort_keys=True) + "\n")
+    except OSError as exc:
+        log.warning("%s: expects not kept: %s", path, exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 
@@ -158,22 +159,29 @@ async def test_switch_takeover_giveback_converge(make_cluster: MakeCluster) -> N
 
 
 async def test_freeze_persists_across_a_restart(make_cluster: MakeCluster) -> None:
+    """freeze on a lone n1 (the global expect frozen) survives a restart of every daemon:
+    n1's flag and the expect, kept on disk; n2, down when it was said, hears it from n1
+    and freezes too, so nothing starts. (A node frozen alone is no candidate: see
+    test_config_distribution_installs_frozen.)"""
     cluster = await make_cluster(("n1", "n2"))
     cluster.install("svc1", app_service("n1 n2"))
     await cluster.start("n1")
     record = await cluster["n1"].act("svc1", {"action": "freeze"})
     assert record["state"] == "succeeded"
+    kept = json.loads((cluster["n1"].var_dir / "expects.json").read_text())
+    assert kept["svc1"]["value"] == "frozen" and kept["svc1"]["outcome"] == "reached"
     await cluster.stop("n1")
     await cluster.start("n1")
     await cluster.start("n2")
     _, status = await cluster["n1"].api("GET", "/api/services/svc1")
     assert status["frozen"] is True
 
-    async def on_n2() -> bool:
-        return await _up_on(cluster, "svc1") == ["n2"]
+    async def n2_frozen() -> bool:
+        return (cluster["n2"].var_dir / "services" / "svc1" / "frozen").exists()
 
-    # n1 is frozen: it is no candidate, n2 leads.
-    await eventually(on_n2, 10, "svc1 on n2")
+    await eventually(n2_frozen, 5, "n2 freezes, told by n1")
+    await eventually(lambda: _true_after(READY + 1.0), 3)
+    assert await _up_on(cluster, "svc1") == []
     status_code, body = await cluster["n1"].api("POST", "/api/node/freeze")
     assert status_code == 200 and body["frozen"] is True
     _, cl = await cluster["n1"].api("GET", "/api/cluster")

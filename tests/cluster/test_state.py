@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 import pytest
 
 from daemon.api.schemas import ExpectMsg, HeartbeatMsg, InstanceMsg
@@ -339,3 +342,21 @@ async def test_the_owner_wakes_when_a_silence_reaches_the_timeout_and_a_beat_is_
     assert state.expire(14.02)
     state._publish()
     assert state.local_version == version + 2  # n2 is dead: a beat is due
+
+
+async def test_expects_are_kept_on_disk_and_a_bad_file_is_ignored(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = tmp_path / "expects.json"
+    state = ClusterState("n1", ["n2"], hb_timeout=3.0, events=EventBus(), clock=0.0, store=store)
+    frozen = Expect("frozen", 5.0, "n1", outcome="reached")
+    state.apply(SetExpect("svc1", frozen), 0.0)
+    state._publish()
+    again = ClusterState("n1", ["n2"], hb_timeout=3.0, events=EventBus(), clock=0.0, store=store)
+    assert again.snapshot.expect("svc1") == frozen
+    assert again.local_message("b", 1, "c").expects["svc1"].value == "frozen"  # gossiped
+    store.write_text('{"svc1": {"value": 3}}')
+    caplog.set_level(logging.WARNING, logger="ferry.cluster")
+    broken = ClusterState("n1", ["n2"], hb_timeout=3.0, events=EventBus(), clock=0.0, store=store)
+    assert broken.snapshot.expects == {}
+    assert f"{store}: unreadable, ignored" in caplog.text

@@ -4,6 +4,7 @@ pre-flight summary, and the node-level commands (daemon, token, mon)."""
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.cli import client
+from daemon.cli import client, instance_cmds
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
 from daemon.cli.instance_cmds import var_dir
 from daemon.config.store import config_dir, local_nodename, select
@@ -35,9 +36,29 @@ def _call(fn: Any, *a: Any, **kw: Any) -> Any:
 
 
 def _services(args: argparse.Namespace, selector: str) -> list[str]:
-    if args.server:  # a remote daemon knows its services; no local config dir needed
-        return [s for s in selector.split(",") if s]
-    return select(config_dir(args.config_dir), selector)
+    if not args.server:
+        return select(config_dir(args.config_dir), selector)
+    # a remote daemon knows its services (no local config dir needed); globs match its list
+    words = [s for s in selector.split(",") if s]
+    if not any(ch in w for w in words for ch in "*?["):
+        return words
+    known = [s["name"] for s in _call(client.list_services, _endpoint(args))]
+    names: list[str] = []
+    for word in words:
+        matched = fnmatch.filter(known, word) if any(ch in word for ch in "*?[") else [word]
+        if not matched:
+            raise ActionFailed(f"no service matches {word!r} on {args.server}")
+        names += [m for m in matched if m not in names]
+    return names
+
+
+def print_status(args: argparse.Namespace, selector: str) -> int:
+    """``print status``: evaluated here; with ``--server``, as that daemon sees its instances."""
+    if not args.server:
+        return instance_cmds.print_status(args, selector)
+    ep = _endpoint(args)
+    states = [_call(client.get_status, ep, name) for name in _services(args, selector)]
+    return instance_cmds.show_statuses(args, states)
 
 
 def _follow(

@@ -9,6 +9,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
 from daemon.config import ini
@@ -113,32 +114,36 @@ def startstandby(args: argparse.Namespace, selector: str) -> int:
 FLAG_LETTERS = (("monitor", "M"), ("disabled", "D"), ("optional", "O"), ("standby", "S"))
 
 
-def render_tree(state: InstanceState) -> str:
-    """The human view: service, instance, then one line per resource with flags and label."""
-    lines = [f"{state.service:<34} {state.overall}"]
+def render_tree(state: dict[str, Any]) -> str:
+    """The human view of an InstanceState dict (local or from a daemon's API): service,
+    instance, then one line per resource with flags and label."""
+    lines = [f"{state['service']:<34} {state['overall']}"]
     lines.append("`- instances")
-    lines.append(f"   `- {state.node:<28} {state.avail:<10} overall {state.overall}")
-    rids = list(state.resources)
-    for index, rid in enumerate(rids):
-        res = state.resources[rid]
-        branch = "`-" if index == len(rids) - 1 else "|-"
-        flags = "".join(letter if getattr(res, name) else "." for name, letter in FLAG_LETTERS)
-        lines.append(f"      {branch} {rid:<14} {flags} {res.status:<10} {res.label}")
-        pad = "   " if index == len(rids) - 1 else "|  "
-        lines += [f"      {pad}   {entry}" for entry in res.log]
+    lines.append(f"   `- {state['node']:<28} {state['avail']:<10} overall {state['overall']}")
+    resources: dict[str, dict[str, Any]] = state["resources"]
+    for index, (rid, res) in enumerate(resources.items()):
+        last = index == len(resources) - 1
+        branch = "`-" if last else "|-"
+        flags = "".join(letter if res.get(name) else "." for name, letter in FLAG_LETTERS)
+        lines.append(f"      {branch} {rid:<14} {flags} {res['status']:<10} {res['label']}")
+        pad = "   " if last else "|  "
+        lines += [f"      {pad}   {entry}" for entry in res.get("log", [])]
     return "\n".join(lines)
 
 
-def print_status(args: argparse.Namespace, selector: str) -> int:
-    states = []
-    for instance in _instances(args, selector):
-        states.append(asyncio.run(instance.status()))
+def show_statuses(args: argparse.Namespace, states: list[dict[str, Any]]) -> int:
+    """Print InstanceState dicts: JSON (one object, or a list for several) or trees."""
     if args.output == "json":
-        data = [s.as_dict() for s in states]
-        print(json.dumps(data if len(data) > 1 else data[0], indent=2))
+        print(json.dumps(states if len(states) > 1 else states[0], indent=2))
     else:
         print("\n\n".join(render_tree(s) for s in states))
     return EXIT_OK
+
+
+def print_status(args: argparse.Namespace, selector: str) -> int:
+    """This node's instances, evaluated here (no daemon needed)."""
+    states = [asyncio.run(i.status()).as_dict() for i in _instances(args, selector)]
+    return show_statuses(args, states)
 
 
 def docker_passthrough(args: argparse.Namespace, selector: str) -> int:

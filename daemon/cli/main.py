@@ -63,9 +63,10 @@ SERVICE_ACTIONS = (
     ),
     Action(
         ("print", "status"),
-        instance_cmds.print_status,
-        (),
-        "the instance's status on this node: avail, overall, resources",
+        daemon_cmds.print_status,
+        ("server",),
+        "the instance's status on this node (with --server: on that node): avail, overall, "
+        "resources",
     ),
     Action(
         ("print", "schedule"),

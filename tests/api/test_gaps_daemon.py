@@ -169,6 +169,21 @@ def test_cli_with_server_and_token(app_daemon: Ferryd, short_tmp: Path) -> None:
     assert "svc1: start done" in started.stdout
     assert client.get_status(app_daemon.local, "svc1", refresh=True)["avail"] == "up"
 
+    # print status as that daemon sees its instance (the remote machine has no config)
+    tree = _ferry(*remote, "--token", guest_token, "svc1", "print", "status", env=env)
+    assert tree.returncode == 0, tree.stderr
+    assert tree.stdout.splitlines()[0].split() == ["svc1", "up"]
+    assert tree.stdout.splitlines()[2].split()[1:3] == ["n1", "up"]
+    as_json = _ferry(*remote, "--token", guest_token, "svc*", "print", "status", "-o", "json",
+                     env=env)  # fmt: skip
+    assert as_json.returncode == 0, as_json.stderr
+    status = json.loads(as_json.stdout)
+    assert (status["service"], status["node"], status["avail"]) == ("svc1", "n1", "up")
+    assert status["resources"] and all(r["status"] == "up" for r in status["resources"].values())
+    nomatch = _ferry(*remote, "--token", guest_token, "zz*", "print", "status", env=env)
+    assert nomatch.returncode == 1 and "Traceback" not in nomatch.stderr
+    assert f"no service matches 'zz*' on {server}" in nomatch.stderr
+
     after = _ferry(*remote, "--token", guest_token, "mon", "once", env=env)
     assert after.returncode == 0, after.stderr
     svc_line = next(line for line in after.stdout.splitlines() if line.startswith("  svc1 "))

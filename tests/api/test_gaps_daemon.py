@@ -334,3 +334,31 @@ def test_a_tick_of_1000_due_jobs_writes_last_runs_once(
     again = restarted.due_jobs(ctx, last, now + timedelta(minutes=61))  # type: ignore[arg-type]
     assert len(again) == 1000 and writes == [path, path]
     assert json.loads(path.read_text())["s999/status"] == (now + timedelta(minutes=61)).timestamp()
+
+
+async def test_the_first_tick_reads_1000_configurations_without_holding_the_loop(
+    tmp_path: Path,
+) -> None:
+    """Reading 1,000 new configurations lets the loop run between them (heartbeats, API
+    calls go on); the tick after reads none again."""
+    conf, var = write_dirs(tmp_path, {f"s{i}": BURST_SERVICE for i in range(1000)})
+    ctx = _SchedCtx(NodeServices(conf, var, "n1", "c", EventBus()), var)
+    sched, turns = Scheduler(), 0
+
+    async def other_task() -> None:
+        nonlocal turns
+        while True:
+            turns += 1
+            await asyncio.sleep(0)
+
+    other = asyncio.create_task(other_task())
+    await asyncio.sleep(0)
+    await sched._load_plans(ctx)  # type: ignore[arg-type]
+    during = turns
+    assert during >= 1000  # the other task ran between every two configurations
+    assert len(sched._plans) == 1000 and not any(sched._changed(ctx, f"s{i}") for i in range(9))  # type: ignore[arg-type]
+    await sched._load_plans(ctx)  # type: ignore[arg-type]
+    assert turns - during <= 2  # nothing to read: no yield per service
+    other.cancel()
+    now = datetime(2026, 11, 25, 10, 0, 0)
+    assert len(sched.due_jobs(ctx, LastRuns(last_runs_path(var)), now)) == 1000  # type: ignore[arg-type]

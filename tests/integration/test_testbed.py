@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from tests.testbed import Testbed
+from tests.testbed import Testbed, hostmade
 from tests.testbed.disks import DEV_MAPPER
 from tests.testbed.hostcheck import network_snapshot, settled_traces, traces
 from tests.testbed.images import NGINX, PAUSE, SEED_IMAGES, build_archive
@@ -177,6 +177,36 @@ def test_cli_crash_up_down_leaves_no_trace(
     assert_mapper_dir_as_before(mapper, made_mapper, own.prefix)
     assert own.cli("down").returncode == 0  # idempotent
     assert up_seconds < 60 and down_seconds < 15
+
+
+def test_host_paths_made_by_one_testbed_are_taken_back_by_the_last_one_down(
+    own_testbed: OwnTestbed, tmp_path: Path
+) -> None:
+    """A makes /dev/mapper (none here: no device-mapper) and maybe /run/netns; B comes up
+    and uses them; A goes down first and must leave them to B; B, which did not make them,
+    takes them back at its down."""
+    second = OwnTestbed(tmp_path / "tb2", f"ferry-i{os.getpid()}{uuid.uuid4().hex[:4]}-")
+    mapper, run_netns = mapper_dir(), os.path.isdir(RUN_NETNS)
+    try:
+        first_up = own_testbed.cli("up", "--nodes", "n1", "--shared", "none")
+        assert first_up.returncode == 0, first_up.stderr
+        made_mapper = mapper_dir()
+        second_up = second.cli("up", "--nodes", "n1", "--shared", "none")
+        assert second_up.returncode == 0, second_up.stderr
+        assert own_testbed.cli("down").returncode == 0
+        assert mapper_dir() == made_mapper  # B's node binds its /dev/mapper there
+        alive = second.cli("exec", "n1", "--", "ls", "/dev/mapper")
+        assert alive.returncode == 0 and "svc1.d0" in alive.stdout, alive.stderr
+        assert second.cli("down").returncode == 0
+    finally:
+        Testbed(second.state_dir, second.prefix).down()
+    names = os.listdir(RUN_NETNS) if os.path.isdir(RUN_NETNS) else []
+    others = [n for n in names if n.startswith("ferry-")]
+    if not others:  # no other testbed on the machine: the host is as before both
+        assert mapper_dir() == mapper and os.path.isdir(RUN_NETNS) == run_netns
+        assert not hostmade.MARKER.exists()
+    else:
+        assert_mapper_dir_as_before(mapper, made_mapper, own_testbed.prefix)
 
 
 @pytest.mark.parametrize("stage", list(CRASH_STAGES))

@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from . import cgroups, disks, ferryd, images, netem, network, node, ssh
+from . import cgroups, disks, ferryd, hostmade, images, netem, network, node, ssh
 from .procs import (
     ProcId,
     TestbedError,
@@ -176,6 +176,7 @@ class Testbed:
         topo = state.topology
         state.host_made = network.run_netns_footprint() + disks.mapper_footprint()
         self._save(state)
+        hostmade.claim(state.host_made)  # the last testbed down takes them back
         disks.make_mapper_dir(state.host_made)
         for ns in topo.all_netns():
             state.netns.append(ns)
@@ -267,8 +268,8 @@ class Testbed:
             self._kill_processes(state, state.topology.nodes)
             for ns in reversed(state.netns):
                 network.delete_netns(ns)
-            network.undo_run_netns(state.host_made)
-            disks.undo_mapper_dir(state.host_made)
+            made = {*state.host_made, *hostmade.listed()}  # by us, or by a testbed before
+            hostmade.release(network.undo_run_netns(made) + disks.undo_mapper_dir(made))
             for cgroup in state.cgroups:
                 problems += cgroups.remove(cgroup)
         problems += self._detach_disks()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+from collections.abc import Iterable
 from pathlib import Path
 
 from .network import RUN_NETNS
@@ -33,20 +34,22 @@ def make_mapper_dir(made: list[str]) -> None:
         os.makedirs(DEV_MAPPER, exist_ok=True)
 
 
-def undo_mapper_dir(made: list[str]) -> None:
-    """Remove the /dev/mapper the testbed made, once empty and no other testbed is up.
+def undo_mapper_dir(made: Iterable[str]) -> list[str]:
+    """Remove the /dev/mapper a testbed made, once empty and no other testbed is up;
+    what was undone.
 
     Another testbed's nodes may have their own /dev/mapper bound on it (removing a
     mount point also detaches the mounts on it in other namespaces)."""
     if f"dir:{DEV_MAPPER}" not in made or not os.path.isdir(DEV_MAPPER):
-        return
+        return []
     others = os.listdir(RUN_NETNS) if os.path.isdir(RUN_NETNS) else []
     if any(name.startswith("ferry-") for name in others) or os.listdir(DEV_MAPPER):
-        return
+        return []
     try:
         os.rmdir(DEV_MAPPER)
     except OSError:
-        pass  # became busy meanwhile: an empty directory on devtmpfs, gone at reboot
+        return []  # became busy meanwhile: an empty directory on devtmpfs, gone at reboot
+    return [f"dir:{DEV_MAPPER}"]
 
 
 def make_filesystem(image: Path, mountpoint: Path) -> str:

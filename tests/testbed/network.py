@@ -37,14 +37,19 @@ def run_netns_footprint() -> list[str]:
     return [] if mounted else [f"mount:{RUN_NETNS}"]
 
 
-def undo_run_netns(made: list[str]) -> None:
-    """Unmount/remove /run/netns if the testbed made it and it is empty now."""
-    if not made or not os.path.isdir(RUN_NETNS) or os.listdir(RUN_NETNS):
-        return
-    if f"mount:{RUN_NETNS}" in made:
+def undo_run_netns(made: Iterable[str]) -> list[str]:
+    """Unmount/remove /run/netns if a testbed made it and it is empty now; what was undone."""
+    ours = [item for item in made if item in (f"mount:{RUN_NETNS}", f"dir:{RUN_NETNS}")]
+    if not ours or not os.path.isdir(RUN_NETNS) or os.listdir(RUN_NETNS):
+        return []
+    undone = []
+    if f"mount:{RUN_NETNS}" in ours:
         run(["umount", RUN_NETNS], check=False, timeout=30)
-    if f"dir:{RUN_NETNS}" in made:
+        undone.append(f"mount:{RUN_NETNS}")
+    if f"dir:{RUN_NETNS}" in ours:
         os.rmdir(RUN_NETNS)
+        undone.append(f"dir:{RUN_NETNS}")
+    return undone
 
 
 def ip(ns: str, *args: str) -> None:

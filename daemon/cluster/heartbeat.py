@@ -140,9 +140,9 @@ class Heartbeat:
                 message = full if kind == "full" else diff
                 assert message is not None
                 bodies[kind] = message.model_dump_json()
-            self._inflight[peer.name] = asyncio.create_task(
-                self._send(session, peer, kind, self.gen, bodies[kind])
-            )
+            task = asyncio.create_task(self._send(session, peer, kind, self.gen, bodies[kind]))
+            task.add_done_callback(_log_crash)
+            self._inflight[peer.name] = task
 
     async def _send(
         self, session: aiohttp.ClientSession, peer: Peer, kind: str, gen: int, body: str
@@ -168,6 +168,12 @@ class Heartbeat:
         else:  # it may have missed this generation: the next message to it is a full one
             self.delivered.pop(peer.name, None)
             self.failing.add(peer.name)
+
+
+def _log_crash(task: asyncio.Task[None]) -> None:
+    """A send that raised what ``_send`` does not expect: logged (the next beat retries)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.error("heartbeat send failed unexpectedly", exc_info=task.exception())
 
 
 NODE_FROZEN = "node.frozen"  # <var dir>/node.frozen: the node-wide freeze flag

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +17,7 @@ import pytest
 from daemon.api.tls import init_cluster_ca, tls_files
 from daemon.daemon import Daemon
 from daemon.node.config import NodeConfig, node_config_from_text
+from tests.api.ferryd_proc import free_port
 
 HB_INTERVAL, HB_TIMEOUT, READY, REJOIN = 0.2, 1.0, 0.3, 2.0
 
@@ -29,12 +29,6 @@ def app_service(nodes: str, orchestrate: str = "ha", extra: str = "", start: str
         f"[DEFAULT]\nnodes = {nodes}\norchestrate = {orchestrate}\n{extra}\n"
         f"[app#a]\nstart = {start}\nstop = rm -f {{var}}/up\ncheck = test -f {{var}}/up\n"
     )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -125,7 +119,7 @@ async def make_cluster(short_base: Path) -> AsyncIterator[MakeCluster]:
     made: list[Cluster] = []
 
     async def make(names: tuple[str, ...] = ("n1", "n2", "n3"), **cluster_kw: Any) -> Cluster:
-        ports = {n: _free_port() for n in names}
+        ports = {n: free_port() for n in names}
         peers = " ".join(f"{n}=127.0.0.1:{p}" for n, p in ports.items())
         cluster = Cluster(short_base)
         ca_dir = short_base / "ca"

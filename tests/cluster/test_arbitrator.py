@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,15 +18,10 @@ from pathlib import Path
 import pytest
 
 from daemon.cluster.quorum import run_arbitrator
+from tests.api.ferryd_proc import free_port
 from tests.cluster.conftest import HB_TIMEOUT, READY, Cluster, MakeCluster, app_service, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -63,7 +57,7 @@ class Arbitrator:
 
 @pytest.fixture
 async def arbitrator() -> AsyncIterator[Arbitrator]:
-    arb = Arbitrator(_free_port())
+    arb = Arbitrator(free_port())
     await arb.start()
     try:
         yield arb
@@ -154,7 +148,7 @@ async def test_split_action_freeze_keeps_the_instance_and_starts_nothing(
 
 async def test_no_failover_without_the_arbitrator_vote(make_cluster: MakeCluster) -> None:
     # The arbitrator is configured but never answers: n1 alone has 1 vote of 3.
-    silent = Arbitrator(_free_port())
+    silent = Arbitrator(free_port())
     cluster = await make_cluster(
         ("n1", "n2"), quorum=True, arbitrators=(silent.url,), rejoin_grace=0.5
     )
@@ -181,7 +175,7 @@ async def test_no_failover_without_the_arbitrator_vote(make_cluster: MakeCluster
 
 @pytest.fixture
 def arbitrator_proc(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,

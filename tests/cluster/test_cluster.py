@@ -41,10 +41,28 @@ async def _up_on(cluster: Cluster, svc: str) -> list[str]:
     return [n for n, node in cluster.nodes.items() if node.is_up(svc)]
 
 
-async def test_heartbeat_sees_peers_and_detects_a_dead_one(make_cluster: MakeCluster) -> None:
-    cluster = await make_cluster()
+async def _start_all(cluster: Cluster) -> None:
     for name in cluster.nodes:
         await cluster.start(name)
+
+
+async def _until_only_on(cluster: Cluster, svc: str, node: str, what: str) -> None:
+    """Wait (10 s at most) until svc is up on node and nowhere else."""
+
+    async def only_there() -> bool:
+        return await _up_on(cluster, svc) == [node]
+
+    await eventually(only_there, 10, what)
+
+
+def _frozen(cluster: Cluster, node: str, svc: str = "svc1") -> bool:
+    """The instance's persistent freeze flag on that node."""
+    return (cluster[node].var_dir / "services" / svc / "frozen").exists()
+
+
+async def test_heartbeat_sees_peers_and_detects_a_dead_one(make_cluster: MakeCluster) -> None:
+    cluster = await make_cluster()
+    await _start_all(cluster)
     await _all_see_each_other(cluster)
     stopped = time.monotonic()
     await cluster.stop("n3")
@@ -62,13 +80,9 @@ async def test_heartbeat_sees_peers_and_detects_a_dead_one(make_cluster: MakeClu
 async def test_ha_failover_when_the_running_daemon_stops(make_cluster: MakeCluster) -> None:
     cluster = await make_cluster(("n1", "n2"))
     cluster.install("svc1", app_service("n1 n2"))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
 
-    async def on_n1_only() -> bool:
-        return await _up_on(cluster, "svc1") == ["n1"]
-
-    await eventually(on_n1_only, 10, "svc1 up on n1 (the leader)")
+    await _until_only_on(cluster, "svc1", "n1", "svc1 up on n1 (the leader)")
     killed = time.monotonic()
     await cluster.stop("n1")
 
@@ -82,8 +96,7 @@ async def test_ha_failover_when_the_running_daemon_stops(make_cluster: MakeClust
 async def test_orchestrate_no_starts_nothing(make_cluster: MakeCluster) -> None:
     cluster = await make_cluster(("n1", "n2"))
     cluster.install("svc1", app_service("n1 n2", orchestrate="no"))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
     await _all_see_each_other(cluster)
     await eventually(lambda: _true_after(1.5), 3)
     assert await _up_on(cluster, "svc1") == []
@@ -100,8 +113,7 @@ async def _true_after(seconds: float, _t: dict[str, float] = {}) -> bool:  # noq
 async def test_flex_target_is_enforced(make_cluster: MakeCluster) -> None:
     cluster = await make_cluster()
     cluster.install("flex1", app_service("n1 n2 n3", extra="topology = flex\nflex_target = 2"))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
 
     async def two_up() -> bool:
         return await _up_on(cluster, "flex1") == ["n1", "n2"]
@@ -125,8 +137,7 @@ async def test_flex_target_is_enforced(make_cluster: MakeCluster) -> None:
 async def test_switch_takeover_giveback_converge(make_cluster: MakeCluster) -> None:
     cluster = await make_cluster()
     cluster.install("svc1", app_service("n1 n2", extra="drpnodes = n3"))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
 
     async def on(node: str) -> bool:
         return await _up_on(cluster, "svc1") == [node]
@@ -177,7 +188,7 @@ async def test_freeze_persists_across_a_restart(make_cluster: MakeCluster) -> No
     assert status["frozen"] is True
 
     async def n2_frozen() -> bool:
-        return (cluster["n2"].var_dir / "services" / "svc1" / "frozen").exists()
+        return _frozen(cluster, "n2")
 
     await eventually(n2_frozen, 5, "n2 freezes, told by n1")
     await eventually(lambda: _true_after(READY + 1.0), 3)
@@ -213,20 +224,16 @@ async def test_start_failed_then_clear(make_cluster: MakeCluster) -> None:
 
 async def test_config_distribution_installs_frozen(make_cluster: MakeCluster) -> None:
     cluster = await make_cluster()
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
     text = app_service("n1 n2", extra="drpnodes = n3")
     status, body = await cluster["n1"].api("PUT", "/api/services/new1/config", {"text": text})
     assert status == 200, body
     assert body["distributed"] == {"n2": "installed", "n3": "installed"}
     for name in ("n2", "n3"):
         assert (cluster[name].config_dir / "new1.conf").read_text() == text
-        assert (cluster[name].var_dir / "services" / "new1" / "frozen").exists()
+        assert _frozen(cluster, name, "new1")
 
-    async def on_n1() -> bool:
-        return await _up_on(cluster, "new1") == ["n1"]
-
-    await eventually(on_n1, 10, "new1 starts on n1 (not frozen where it was put)")
+    await _until_only_on(cluster, "new1", "n1", "new1 starts on n1 (not frozen where it was put)")
 
 
 async def test_isolated_node_without_quorum_starts_nothing(make_cluster: MakeCluster) -> None:
@@ -248,13 +255,9 @@ async def test_isolated_node_without_quorum_starts_nothing(make_cluster: MakeClu
 async def test_dr_facts(make_cluster: MakeCluster) -> None:
     cluster = await make_cluster(("n1", "n2"))
     cluster.install("svc1", app_service("n1", extra="drpnodes = n2"))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
 
-    async def on_n1() -> bool:
-        return await _up_on(cluster, "svc1") == ["n1"]
-
-    await eventually(on_n1, 10, "svc1 on n1")
+    await _until_only_on(cluster, "svc1", "n1", "svc1 on n1")
 
     async def facts_ok() -> bool:
         _, facts = await cluster["n2"].api("GET", "/api/services/svc1/dr?to=n2")
@@ -287,8 +290,7 @@ async def test_resource_restart_then_monitor_action_switch(make_cluster: MakeClu
         "[app#a]\n", "[app#a]\nmonitor = true\nrestart = 1\n"
     )
     cluster.install("svc1", text)
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
     n1 = cluster["n1"]
 
     async def on_n1() -> bool:
@@ -325,13 +327,9 @@ async def test_a_switch_whose_final_sync_cannot_reach_the_target_does_not_move(
     src.mkdir()
     extra = "[sync#1]\nsrc = {src}/\ndst = /tmp/ferry-test-nowhere\ntarget = nodes\n"
     cluster.install("svc1", app_service("n1 n2") + extra.format(src=src))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
 
-    async def on_n1() -> bool:
-        return await _up_on(cluster, "svc1") == ["n1"]
-
-    await eventually(on_n1, 10, "svc1 on n1")
+    await _until_only_on(cluster, "svc1", "n1", "svc1 on n1")
     record = await cluster["n1"].act("svc1", {"action": "switch", "to": "n2"})
     assert record["state"] == "failed", record
     assert "final sync to n2 failed: sync#1 -> n2:" in record["error"]
@@ -343,21 +341,14 @@ async def test_freeze_and_thaw_are_global_expects(make_cluster: MakeCluster) -> 
     fail over when n1 dies meanwhile; thaw on n2 thaws them all, n1's included."""
     cluster = await make_cluster(("n1", "n2"))
     cluster.install("svc1", app_service("n1 n2"))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
 
-    async def on_n1() -> bool:
-        return await _up_on(cluster, "svc1") == ["n1"]
-
-    await eventually(on_n1, 10, "svc1 up on n1")
-
-    def flag(node: str) -> bool:
-        return (cluster[node].var_dir / "services" / "svc1" / "frozen").exists()
+    await _until_only_on(cluster, "svc1", "n1", "svc1 up on n1")
 
     record = await cluster["n1"].act("svc1", {"action": "freeze"})
     assert record["state"] == "succeeded", record
     assert record["result"]["expect"] == "frozen" and record["result"]["outcome"] == "reached"
-    assert flag("n1") and flag("n2")
+    assert _frozen(cluster, "n1") and _frozen(cluster, "n2")
     for name in ("n1", "n2"):
         _, status = await cluster[name].api("GET", "/api/services/svc1")
         assert status["frozen"] is True, name
@@ -378,7 +369,7 @@ async def test_freeze_and_thaw_are_global_expects(make_cluster: MakeCluster) -> 
 
     await eventually(n1_dead, HB_TIMEOUT + 3, "n2 sees n1 dead")
     await eventually(lambda: _true_after(READY + 1.5), 4)
-    assert not cluster["n2"].is_up("svc1") and flag("n2")
+    assert not cluster["n2"].is_up("svc1") and _frozen(cluster, "n2")
     assert time.monotonic() - waited > READY + 1.5
 
     await cluster.start("n1")  # frozen survives the restart
@@ -389,7 +380,7 @@ async def test_freeze_and_thaw_are_global_expects(make_cluster: MakeCluster) -> 
     record = await cluster["n2"].act("svc1", {"action": "thaw"})
     assert record["state"] == "succeeded", record
     assert record["result"]["expect"] == "thawed" and record["result"]["frozen"] is False
-    assert not flag("n1") and not flag("n2")
+    assert not _frozen(cluster, "n1") and not _frozen(cluster, "n2")
     for name in ("n1", "n2"):
         _, status = await cluster[name].api("GET", "/api/services/svc1")
         assert status["frozen"] is False, name
@@ -411,13 +402,9 @@ async def test_heartbeats_are_patches_and_a_lost_one_is_repaired_by_a_full(
     monkeypatch.setattr(heartbeat, "FULL_EVERY", 10**6)  # no safety-net full to hide the gap
     cluster = await make_cluster(("n1", "n2"))
     cluster.install("svc1", app_service("n1 n2"))
-    for name in cluster.nodes:
-        await cluster.start(name)
+    await _start_all(cluster)
 
-    async def on_n1() -> bool:
-        return await _up_on(cluster, "svc1") == ["n1"]
-
-    await eventually(on_n1, 10, "svc1 up on n1")
+    await _until_only_on(cluster, "svc1", "n1", "svc1 up on n1")
     hb1, hb2 = _heartbeat(cluster["n1"]), _heartbeat(cluster["n2"])
 
     def n2_holds_n1() -> bool:

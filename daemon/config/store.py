@@ -33,7 +33,9 @@ def service_path(directory: Path, name: str) -> Path:
 def installed_services(directory: Path) -> list[str]:
     if not directory.is_dir():
         return []
-    return sorted(p.stem for p in directory.glob("*.conf") if p.stem != "node")
+    with os.scandir(directory) as entries:  # faster than Path.glob: every scheduler tick
+        stems = (os.path.splitext(e.name)[0] for e in entries if e.name.endswith(".conf"))
+        return sorted(stem for stem in stems if stem != "node")
 
 
 def select(directory: Path, selector: str) -> list[str]:

@@ -93,7 +93,9 @@ class NodeServices:
     def path(self, name: str) -> Path:
         return service_path(self.config_dir, name)
 
-    def _stamp(self, name: str) -> tuple[int, int, int]:
+    def stamp(self, name: str) -> tuple[int, int, int]:
+        """What says the configuration changed (inode, mtime, size); UnknownService when
+        the file is gone (its cached instance and status are dropped)."""
         try:
             st = os.stat(self.path(name))
         except FileNotFoundError:
@@ -104,7 +106,7 @@ class NodeServices:
 
     def instance(self, name: str) -> Instance:
         """The instance on this node; UnknownService, ConfigError or NotAnInstance otherwise."""
-        stamp = self._stamp(name)
+        stamp = self.stamp(name)
         loaded = self._loaded.get(name)
         if loaded is None or loaded.stamp != stamp:
             try:
@@ -128,7 +130,7 @@ class NodeServices:
     async def status(self, name: str, refresh: bool = False) -> StatusEntry:
         """The instance's status, from the cache when fresh enough."""
         inst = self.instance(name)
-        stamp = self._stamp(name)
+        stamp = self.stamp(name)
         entry = self._fresh(name, stamp, refresh, time.time())
         if entry is not None:
             return entry
@@ -172,7 +174,7 @@ class NodeServices:
             self._status_stamp[name] = stamp
         else:
             try:
-                self._status_stamp[name] = self._stamp(name)
+                self._status_stamp[name] = self.stamp(name)
             except UnknownService:
                 pass
         if previous is None or _fingerprint(previous.state) != _fingerprint(data):

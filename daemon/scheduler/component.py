@@ -7,7 +7,7 @@ the others it is skipped (and counted as run, so that it is not retried every
 tick): ``outcomes`` keeps why, the log says it when the reason changes. Last runs
 are persisted: after downtime a missed job runs once, not once per missed slot. The
 next due time of each job is computed once, after each run or configuration change,
-so a tick is a comparison per job.
+so a tick is a directory scan, a stat per configuration and a comparison per job.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from daemon.node.services import UnknownService
 from daemon.scheduler.jobs import Job, LastRuns, last_runs_path, next_time, service_jobs
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ CONCURRENT_JOBS = 8
 
 @dataclass
 class _Planned:
-    stamp: tuple[int, int]
+    stamp: tuple[int, int, int]  # NodeServices.stamp of the configuration read
     jobs: list[Job]
 
 
@@ -42,15 +43,6 @@ class Outcome:
     at: datetime
     what: str
     detail: str = ""  # the action id, or why it was skipped
-
-
-def _stamp(ctx: ApiContext, service: str) -> tuple[int, int] | None:
-    """What says a service's configuration changed: its mtime and size (None: gone)."""
-    try:
-        st = ctx.services.path(service).stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
 
 
 @dataclass
@@ -69,50 +61,63 @@ class Scheduler:
         slots = asyncio.Semaphore(CONCURRENT_JOBS)
         async with asyncio.TaskGroup() as group:
             while True:
-                await self._load_plans(ctx)
-                for job in self.due_jobs(ctx, last, datetime.now()):
+                for job in await self.tick(ctx, last, datetime.now()):
                     self._busy.add(job.key)
                     group.create_task(self._run_job(ctx, job, slots), name=f"job-{job.key}")
                 await asyncio.sleep(self.interval)
 
-    async def _load_plans(self, ctx: ApiContext) -> None:
-        """Read the configurations that are new or changed, letting the loop run between
-        them: the first tick of a node with 1,000 services (about 2 s of parsing) does not
-        hold up heartbeats and API calls."""
-        for service in ctx.services.names():
-            if self._changed(ctx, service):
-                self._jobs(ctx, service)
+    async def tick(self, ctx: ApiContext, last: LastRuns, now: datetime) -> list[Job]:
+        """One tick: read what changed, then the jobs due now (see :meth:`due_jobs`)."""
+        services = ctx.services.names()  # a directory scan: once per tick
+        await self._load_plans(ctx, services)
+        return self.due_jobs(ctx, last, now, services)
+
+    async def _load_plans(self, ctx: ApiContext, services: list[str]) -> None:
+        """Read the configurations that are new or changed (one stat each per tick), letting
+        the loop run between them: the first tick of a node with 1,000 services (about 2 s
+        of parsing) does not hold up heartbeats and API calls."""
+        for service in services:
+            if self._refresh(ctx, service):
                 await asyncio.sleep(0)
 
-    def _changed(self, ctx: ApiContext, service: str) -> bool:
-        stamp, planned = _stamp(ctx, service), self._plans.get(service)
-        return stamp is not None and (planned is None or planned.stamp != stamp)
+    def _refresh(self, ctx: ApiContext, service: str) -> bool:
+        """Read the service's jobs again when its configuration changed; True if it did."""
+        try:
+            stamp = ctx.services.stamp(service)
+        except UnknownService:
+            return False
+        planned = self._plans.get(service)
+        if planned is not None and planned.stamp == stamp:
+            return False
+        try:
+            config = ctx.services.instance(service).config
+            jobs = service_jobs(config, ctx.nodename)
+        except Exception as exc:  # an invalid config has no jobs; say so once
+            log.warning("%s: no scheduled jobs: %s", service, exc)
+            jobs = []
+        for job in jobs:
+            self._due.pop(job.key, None)
+            if job.error:
+                log.warning("%s %s: schedule %r: %s", service, job.name, job.schedule_text,
+                            job.error)  # fmt: skip
+        self._plans[service] = _Planned(stamp, jobs)
+        return True
 
     def _jobs(self, ctx: ApiContext, service: str) -> list[Job]:
-        stamp = _stamp(ctx, service)
-        if stamp is None:
-            return []
+        """The service's jobs as last read (read now if never: changes are for
+        :meth:`_load_plans`)."""
+        if service not in self._plans:
+            self._refresh(ctx, service)
         planned = self._plans.get(service)
-        if planned is None or planned.stamp != stamp:
-            try:
-                config = ctx.services.instance(service).config
-                jobs = service_jobs(config, ctx.nodename)
-            except Exception as exc:  # an invalid config has no jobs; say so once
-                log.warning("%s: no scheduled jobs: %s", service, exc)
-                jobs = []
-            for job in jobs:
-                self._due.pop(job.key, None)
-                if job.error:
-                    log.warning("%s %s: schedule %r: %s", service, job.name, job.schedule_text,
-                                job.error)  # fmt: skip
-            planned = self._plans[service] = _Planned(stamp, jobs)
-        return planned.jobs
+        return planned.jobs if planned is not None else []
 
-    def due_jobs(self, ctx: ApiContext, last: LastRuns, now: datetime) -> list[Job]:
-        """The jobs to start now; their last runs are recorded (one write for them all)
-        before they start."""
+    def due_jobs(
+        self, ctx: ApiContext, last: LastRuns, now: datetime, services: list[str] | None = None
+    ) -> list[Job]:
+        """The jobs to start now (of ``services``, default every installed one); their last
+        runs are recorded (one write for them all) before they start."""
         due = []
-        for service in ctx.services.names():
+        for service in ctx.services.names() if services is None else services:
             for job in self._jobs(ctx, service):
                 if job.key in self._busy:
                     continue

@@ -353,11 +353,11 @@ async def test_the_first_tick_reads_1000_configurations_without_holding_the_loop
 
     other = asyncio.create_task(other_task())
     await asyncio.sleep(0)
-    await sched._load_plans(ctx)  # type: ignore[arg-type]
+    await sched._load_plans(ctx, ctx.services.names())  # type: ignore[arg-type]
     during = turns
     assert during >= 1000  # the other task ran between every two configurations
-    assert len(sched._plans) == 1000 and not any(sched._changed(ctx, f"s{i}") for i in range(9))  # type: ignore[arg-type]
-    await sched._load_plans(ctx)  # type: ignore[arg-type]
+    assert len(sched._plans) == 1000 and not any(sched._refresh(ctx, f"s{i}") for i in range(9))  # type: ignore[arg-type]
+    await sched._load_plans(ctx, ctx.services.names())  # type: ignore[arg-type]
     assert turns - during <= 2  # nothing to read: no yield per service
     other.cancel()
     now = datetime(2026, 11, 25, 10, 0, 0)

@@ -4,7 +4,6 @@ pre-flight summary, and the node-level commands (daemon, token, mon)."""
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
 import os
 import signal
@@ -17,7 +16,13 @@ from typing import Any
 from daemon.cli import client, instance_cmds
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
 from daemon.cli.instance_cmds import var_dir
-from daemon.config.store import config_dir, local_nodename, select
+from daemon.config.store import (
+    SelectorError,
+    config_dir,
+    local_nodename,
+    select,
+    select_among,
+)
 from daemon.system import process
 
 POLL = 0.5
@@ -38,18 +43,15 @@ def _call(fn: Any, *a: Any, **kw: Any) -> Any:
 def _services(args: argparse.Namespace, selector: str) -> list[str]:
     if not args.server:
         return select(config_dir(args.config_dir), selector)
+
     # a remote daemon knows its services (no local config dir needed); globs match its list
-    words = [s for s in selector.split(",") if s]
-    if not any(ch in w for w in words for ch in "*?["):
-        return words
-    known = [s["name"] for s in _call(client.list_services, _endpoint(args))]
-    names: list[str] = []
-    for word in words:
-        matched = fnmatch.filter(known, word) if any(ch in word for ch in "*?[") else [word]
-        if not matched:
-            raise ActionFailed(f"no service matches {word!r} on {args.server}")
-        names += [m for m in matched if m not in names]
-    return names
+    def known() -> list[str]:
+        return [s["name"] for s in _call(client.list_services, _endpoint(args))]
+
+    try:
+        return select_among(known, selector, f"on {args.server}")
+    except SelectorError as exc:  # as the daemon's own answers: a failure (exit 1)
+        raise ActionFailed(str(exc)) from None
 
 
 def print_status(args: argparse.Namespace, selector: str) -> int:

@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_CONFIG_DIR = "/etc/ferry"
@@ -39,14 +40,21 @@ def installed_services(directory: Path) -> list[str]:
 
 
 def select(directory: Path, selector: str) -> list[str]:
-    """Expand ``svc1``, ``svc*`` or ``svc1,svc2`` into service names."""
+    """Expand ``svc1``, ``svc*`` or ``svc1,svc2`` into the names of installed services."""
+    return select_among(lambda: installed_services(directory), selector, f"in {directory}")
+
+
+def select_among(known: Callable[[], list[str]], selector: str, where: str) -> list[str]:
+    """Expand a selector; globs match the names ``known`` gives (asked only for a glob),
+    ``where`` says where they are in the error."""
     names: list[str] = []
-    installed = installed_services(directory)
+    installed: list[str] | None = None
     for word in filter(None, selector.split(",")):
         if any(ch in word for ch in "*?["):
+            installed = known() if installed is None else installed
             matched = fnmatch.filter(installed, word)
             if not matched:
-                raise SelectorError(f"no service matches {word!r} in {directory}")
+                raise SelectorError(f"no service matches {word!r} {where}")
             names += [m for m in matched if m not in names]
             continue
         if not _NAME_RE.match(word):

@@ -37,6 +37,8 @@ from daemon.cluster.heartbeat import Heartbeat
 from daemon.cluster.monitor import Monitor
 from daemon.cluster.quorum import ArbitratorPoller
 from daemon.cluster.state import EXPECTS_FILE, ClusterState
+from daemon.drill.metrics import register_drill_gauges
+from daemon.drill.runner import Drills
 from daemon.events import EventBus
 from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync_gauges
 from daemon.node.config import NodeConfig
@@ -250,6 +252,8 @@ class Daemon:
             ],
         )
         register_sync_gauges(registry, ctx.services)
+        if ctx.drills is not None:
+            register_drill_gauges(registry, ctx.drills.store, ctx.nodename)
         if ctx.cluster is not None:
             register_peer_gauges(registry, ctx.cluster)
 
@@ -264,6 +268,7 @@ class Daemon:
         metrics = self._metrics(registry)
         state: ClusterState | None = None
         monitor: Monitor | None = None
+        drills: Drills | None = None
         executor = services.act
         if self.cluster:
             cluster = self.config.cluster
@@ -276,7 +281,10 @@ class Daemon:
                 store=self.var_dir / EXPECTS_FILE,
             )
             monitor = Monitor(state, self.config, self.var_dir)
-            executor = ClusterActions(services, state, monitor).act
+            drills = Drills(
+                self.var_dir, self.config_dir, events, clustername=self.config.cluster.name
+            )
+            executor = ClusterActions(services, state, monitor, drills).act
         runner = ActionRunner(
             ActionStore(self.var_dir / "actions"),
             executor,
@@ -297,6 +305,7 @@ class Daemon:
             metrics=metrics,
             tls=node.tls,
         )
+        ctx.drills = drills
         if state is not None and monitor is not None:
             ctx.cluster, ctx.monitor = state, monitor
             ctx.peer_state = state.peer_state
@@ -325,6 +334,12 @@ class Daemon:
         interrupted = ctx.runner.recover()
         if interrupted:
             log.warning("%d action(s) were interrupted by the previous stop", interrupted)
+        if ctx.drills is not None:
+            # Before the first monitor turn: a drill cut short never stands in the way of a
+            # takeover (its bubble and clones go now).
+            cleaned = await ctx.drills.recover()
+            if cleaned:
+                log.warning("%d drill(s) cut short by the previous stop were torn down", cleaned)
         self._log_capture = ActionLogCapture()
         ferry_log = logging.getLogger("ferry")
         ferry_log.addHandler(self._log_capture)

@@ -19,6 +19,7 @@ from daemon.node.services import NodeServices
 if TYPE_CHECKING:
     from daemon.cluster.monitor import Monitor
     from daemon.cluster.state import ClusterState
+    from daemon.drill.runner import Drills
 
 VERSION = "0.1.0"
 
@@ -60,6 +61,7 @@ class ApiContext:
     # The cluster layer (None when ferryd runs without it: single-node API tests).
     cluster: ClusterState | None = None
     monitor: Monitor | None = None
+    drills: Drills | None = None
 
     @property
     def nodename(self) -> str:

@@ -12,6 +12,7 @@ from aiohttp import web
 from daemon.actions import ACTION_ID_RE, ActionRecord, RunnerClosed
 from daemon.api.auth import Role
 from daemon.api.context import ApiContext
+from daemon.api.drill_routes import DRILL_ROUTES, drill_avail
 from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route, json_response
 from daemon.api.schemas import (
     ACTION_ID_PATTERN,
@@ -76,6 +77,8 @@ LATER = {
     "takeover": "the cluster issue",
     "giveback": "the cluster issue",
     "sync": "the cluster issue",
+    "drill": "the cluster layer",
+    "drill-stop": "the cluster layer",
 }
 MAX_WAIT = 300.0
 
@@ -334,6 +337,8 @@ async def service_status(call: Call) -> InstanceStatus:
             "monitor": monitor.state if monitor is not None else "idle",
             "last_activation": last_activation(ctx.var_dir, name),
         }
+    if ctx.drills is not None:
+        extra["last_drill"] = ctx.drills.last(name)
     return InstanceStatus.model_validate({**entry.state, "updated_at": entry.updated_at, **extra})
 
 
@@ -520,7 +525,7 @@ async def peer_sync(call: Call) -> SyncPeerAnswer:
 # ---------------------------------------------------------------------------- actions
 
 
-def _check_action(call: Call, name: str, request: ActionRequest) -> None:
+async def _check_action(call: Call, name: str, request: ActionRequest) -> None:
     action = request.action
     if action in LATER and call.ctx.cluster is None:
         raise ApiError(422, f"action {action} arrives with {LATER[action]}", field="action")
@@ -531,6 +536,8 @@ def _check_action(call: Call, name: str, request: ActionRequest) -> None:
         ("target", ("sync",)),
         ("mode", ("sync",)),
         ("force", ("stop",)),
+        ("check", ("drill",)),
+        ("keep", ("drill",)),
     ):
         if getattr(request, option) and action not in applies:
             raise ApiError(422, f"{option} does not apply to {action}", field=option)
@@ -538,6 +545,10 @@ def _check_action(call: Call, name: str, request: ActionRequest) -> None:
         inst = call.ctx.services.instance(name)
     except (UnknownService, ConfigError, NotAnInstance) as exc:
         raise _instance_error(name, exc) from None
+    if action == "drill" and call.ctx.drills is not None:
+        why = call.ctx.drills.refusal(inst, await drill_avail(call, name))
+        if why:
+            raise ApiError(409, why)
     unknown = [rid for rid in request.rids or [] if rid not in inst.resources]
     if unknown:
         known = ", ".join(inst.resources) or "none"
@@ -551,7 +562,7 @@ def _check_action(call: Call, name: str, request: ActionRequest) -> None:
 async def submit_action(call: Call) -> web.Response:
     name = _service(call)
     request = await call.body(ActionRequest)
-    _check_action(call, name, request)
+    await _check_action(call, name, request)
     params = request.model_dump(exclude_none=True, exclude={"action"})
     try:
         record = call.ctx.runner.submit(name, request.action, params, call.caller)
@@ -880,3 +891,4 @@ ROUTES: tuple[Route, ...] = (
         tag="node",
     ),
 )
+ROUTES += DRILL_ROUTES

@@ -29,6 +29,8 @@ ActionName = Literal[
     "takeover",
     "giveback",
     "sync",
+    "drill",
+    "drill-stop",
 ]
 ActionStateName = Literal["queued", "running", "succeeded", "failed"]
 Rid = Annotated[str, Field(pattern=RID_PATTERN, max_length=128)]
@@ -155,6 +157,11 @@ class InstanceStatus(_Response):
         default=None,
         description="The last start from replicated data: time, data_age, rpo_seconds.",
     )
+    last_drill: dict[str, Any] | None = Field(
+        default=None,
+        description="The last drill's report on this node (result pass or fail, rto_seconds, "
+        "data_age, step, error).",
+    )
 
 
 class ServiceSummary(_Response):
@@ -216,6 +223,15 @@ class ActionRequest(_Request):
     target: list[Literal["nodes", "drpnodes"]] | None = Field(default=None, max_length=2)
     mode: Literal["all", "nodes", "drp", "update", "full"] | None = Field(
         default=None, description="sync: which targets, or a full transfer."
+    )
+    check: str | None = Field(
+        default=None,
+        max_length=4096,
+        description="drill: the check command run in the bubble (default: drill_check).",
+    )
+    keep: bool | None = Field(
+        default=None,
+        description="drill: leave the bubble up after the check (drill-stop ends it).",
     )
 
 

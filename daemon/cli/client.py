@@ -304,6 +304,8 @@ def submit_action(
     to: str | None = None,
     target: list[str] | None = None,
     mode: str | None = None,
+    check: str | None = None,
+    keep: bool = False,
     wait: bool = False,
     timeout: float | None = None,
 ) -> dict[str, Any]:
@@ -322,6 +324,10 @@ def submit_action(
         body["to"] = to
     if target:
         body["target"] = list(target)
+    if check is not None:
+        body["check"] = check
+    if keep:
+        body["keep"] = True
     if mode:
         body["mode"] = mode
     accepted: dict[str, Any] = request(ep, "POST", f"/api/services/{_svc(service)}/actions", body)

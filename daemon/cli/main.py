@@ -15,7 +15,14 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from daemon.cli import cluster_cmds, config_cmds, daemon_cmds, instance_cmds, sync_cmds
+from daemon.cli import (
+    cluster_cmds,
+    config_cmds,
+    daemon_cmds,
+    drill_cmds,
+    instance_cmds,
+    sync_cmds,
+)
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.config.errors import ConfigError, closest
 from daemon.config.store import SelectorError
@@ -119,6 +126,37 @@ SERVICE_ACTIONS = (
         )
     ),
     Action(
+        ("drill",),
+        drill_cmds.drill,
+        ("node", "check", "keep", "yes", "wait", "time", "local", "server"),
+        "rehearse a takeover on this node in an isolated bubble (production goes on); "
+        "prints the report",
+    ),
+    Action(
+        ("drill", "stop"),
+        drill_cmds.drill_stop,
+        ("local", "time", "server"),
+        "end a drill kept with --keep",
+    ),
+    Action(
+        ("print", "drills"),
+        drill_cmds.print_drills,
+        ("server",),
+        "the recent drills on this node: result, RTO, failing step",
+    ),
+    Action(
+        ("drill", "bubble-up"),
+        drill_cmds.bubble_up,
+        (),
+        "internal: start the resources inside a drill's bubble (run by the drill)",
+    ),
+    Action(
+        ("drill", "bubble-down"),
+        drill_cmds.bubble_down,
+        (),
+        "internal: stop the resources inside a drill's bubble (run by the drill)",
+    ),
+    Action(
         ("docker",),
         instance_cmds.docker_passthrough,
         (),
@@ -207,6 +245,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--time", type=float, metavar="SECONDS", help="with --wait: at most")
     parser.add_argument("--to", metavar="NODE", help="switch: the node to move to")
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    parser.add_argument("--node", metavar="NODE", help="drill: the node that rehearses")
+    parser.add_argument(
+        "--check", metavar="CMD", help="drill: the check run in the bubble (default drill_check)"
+    )
+    parser.add_argument("--keep", action="store_true", help="drill: leave the bubble up")
     parser.add_argument("--server", metavar="URL", help="a remote ferryd (https://node:7443)")
     parser.add_argument("--token", metavar="TOKEN", help="bearer token for --server")
     parser.add_argument("--role", choices=("root", "operator", "guest"), help="token create")
@@ -243,6 +286,9 @@ OPTION_FLAGS = {
     "yes": "--yes",
     "server": "--server",
     "config": "--config",
+    "node": "--node",
+    "check": "--check",
+    "keep": "--keep",
 }
 
 
@@ -330,3 +376,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             EXIT_FAILED,
         )
     sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

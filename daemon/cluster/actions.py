@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -26,6 +27,7 @@ from daemon.actions import ActionFailure, ActionRecord
 from daemon.cluster.monitor import FREEZING, Monitor, frozen_path, set_flag
 from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.cluster.state import ClusterState, Expect, SetExpect
+from daemon.drill.runner import DrillRefused, Drills
 from daemon.node.services import NodeServices
 from daemon.service.instance import Instance
 from daemon.sync.base import SyncDriver, TargetReport
@@ -33,6 +35,8 @@ from daemon.sync.docker.driver import Driver as DockerSync
 from daemon.sync.plan import ACTION_POOLS
 from daemon.sync.run import run_sync as shared_run_sync
 from daemon.sync.transport import PeerDaemons
+
+log = logging.getLogger("ferry.action")
 
 EXPECT_WAIT = 900.0  # an expect not reached within this is reported as failed
 EXPECT_ACTIONS = ("switch", "takeover", "giveback", "freeze", "thaw")
@@ -66,10 +70,17 @@ async def run_sync(
 class ClusterActions:
     """Executor of the action runner (see the module docstring)."""
 
-    def __init__(self, services: NodeServices, state: ClusterState, monitor: Monitor) -> None:
+    def __init__(
+        self,
+        services: NodeServices,
+        state: ClusterState,
+        monitor: Monitor,
+        drills: Drills | None = None,
+    ) -> None:
         self.services = services
         self.state = state
         self.monitor = monitor
+        self.drills = drills
 
     def _instance(self, name: str) -> Instance:
         return self.services.instance_for_action(name)
@@ -81,6 +92,14 @@ class ClusterActions:
     async def act(self, record: ActionRecord) -> dict[str, Any]:
         """Run one action record."""
         name, action, params = record.service, record.action, record.params
+        if self.drills is not None and (
+            action in ("start", "takeover")
+            or (action == "switch" and params.get("to") == self.state.local)
+        ):
+            # A real start here never waits on a rehearsal: its drill ends first.
+            await self.drills.abort(name, f"a real {action} of {name} on this node")
+        if action in ("drill", "drill-stop"):
+            return await self._drill(record)
         if params.get("origin") == "monitor":
             if action == "sync":
                 inst = self._instance(name)
@@ -125,6 +144,28 @@ class ClusterActions:
         if action in EXPECT_ACTIONS or (action in ("start", "stop") and orchestrated):
             return await self._expect(record, inst)
         return await self.services.act(record)
+
+    async def _drill(self, record: ActionRecord) -> dict[str, Any]:
+        if self.drills is None:
+            raise ActionFailure("drills are not available on this node")
+        inst = self._instance(record.service)
+        try:
+            if record.action == "drill-stop":
+                return {"drill": await self.drills.stop(inst.name)}
+            entry = await self.services.status(inst.name, refresh=True)
+            report = await self.drills.run(
+                inst,
+                str(entry.state["avail"]),
+                check=record.params.get("check"),
+                keep=bool(record.params.get("keep")),
+                requested_by=record.requested_by,
+                progress=lambda line: log.info("%s: drill: %s", inst.name, line),
+            )
+        except DrillRefused as exc:
+            raise ActionFailure(str(exc)) from None
+        if report["result"] != "pass":
+            raise ActionFailure(f"drill {report['result']}: {report['error']}")
+        return {"drill": report}
 
     def _expect_value(self, record: ActionRecord, inst: Instance) -> str:
         members = inst.config.members

@@ -113,6 +113,27 @@ MANIFEST = Manifest(
             scopable=True,
         ),
         Keyword(
+            "drill_schedule",
+            "Schedule of the drills, run on the first drpnode (same grammar as sync_schedule).",
+            default="",
+            default_text="none",
+            scopable=True,
+        ),
+        Keyword(
+            "drill_check",
+            "Command a drill runs inside its bubble once every resource is up; exit 0 passes "
+            "(it sees the cloned data and reaches the service's addresses).",
+            scopable=True,
+            example="drill_check = wget -qO- http://10.0.3.3/",
+        ),
+        Keyword(
+            "drill_timeout",
+            "Longest a drill may take, from its start to its check's end.",
+            c.DURATION,
+            default=300,
+            scopable=True,
+        ),
+        Keyword(
             "status_schedule",
             "Schedule of the status refresh.",
             default="@10",

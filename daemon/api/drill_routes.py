@@ -74,7 +74,7 @@ async def drill_preflight(call: Call) -> DrillPreflight:
     avail = await drill_avail(call, inst.name)
     active = drills.active(inst.name) if drills is not None else None
     if drills is None:
-        refusal = "drills run with the cluster layer (ferryd's default)"
+        refusal: str | None = "drills run with the cluster layer (ferryd's default)"
     else:
         refusal = drills.refusal(inst, avail) or None
     return DrillPreflight(

@@ -100,6 +100,12 @@ def drill(args: argparse.Namespace, selector: str) -> int:
     if args.local:
         return _drill_local(args, service, node)
     ep = _endpoint(args)
+    if args.node and not args.server:
+        members = list(_instances(args, service)[0].config.members.all_nodes)
+        if args.node not in members:
+            return _refused(
+                f"{args.node} is not a node of {service} (nodes and drpnodes: {' '.join(members)})"
+            )
     if args.node and args.node != here and not args.server:
         raise UsageError(
             f"a drill runs on the node that rehearses: run it on {args.node} "

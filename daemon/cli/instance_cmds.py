@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,16 @@ def render_tree(state: dict[str, Any]) -> str:
         lines.append(f"      {branch} {rid:<14} {flags} {res['status']:<10} {res['label']}")
         pad = "   " if last else "|  "
         lines += [f"      {pad}   {entry}" for entry in res.get("log", [])]
+    drill = state.get("last_drill")
+    if drill:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(drill.get("started_at") or 0))
+        rto = drill.get("rto_seconds")
+        text = f"last drill: {drill.get('result') or drill.get('state')} {when}"
+        if rto is not None:
+            text += f", RTO {rto:.1f}s"
+        if drill.get("error"):
+            text += f" ({drill['error']})"
+        lines.append(text)
     return "\n".join(lines)
 
 
@@ -142,7 +153,14 @@ def show_statuses(args: argparse.Namespace, states: list[dict[str, Any]]) -> int
 
 def print_status(args: argparse.Namespace, selector: str) -> int:
     """This node's instances, evaluated here (no daemon needed)."""
-    states = [asyncio.run(i.status()).as_dict() for i in _instances(args, selector)]
+    from daemon.drill.record import DrillStore
+
+    drills = DrillStore(var_dir(args))
+    states = []
+    for inst in _instances(args, selector):
+        state = asyncio.run(inst.status()).as_dict()
+        state["last_drill"] = drills.last_report(inst.name)
+        states.append(state)
     return show_statuses(args, states)
 
 
@@ -186,7 +204,9 @@ def print_schedule(args: argparse.Namespace, selector: str) -> int:
                 {
                     "service": instance.name,
                     "job": job.name,
-                    "action": "status refresh" if job.name == "status" else "sync all",
+                    "action": {"status": "status refresh", "drill": "drill"}.get(
+                        job.name, "sync all"
+                    ),
                     "schedule": job.schedule_text,
                     "last_run": previous.isoformat(timespec="seconds") if previous else None,
                     "next_run": upcoming.isoformat(timespec="seconds") if upcoming else None,

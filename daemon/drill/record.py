@@ -110,8 +110,17 @@ class DrillStore:
         return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
 
     def last(self, service: str) -> dict[str, Any] | None:
+        """The newest ended drill's report."""
         found = self.history(service)
         return found[0] if found else None
+
+    def last_report(self, service: str) -> dict[str, Any] | None:
+        """The newest report: a drill running or kept once its result is known, else the
+        newest ended one."""
+        active = self.active(service)
+        if active is not None and active.result:
+            return active.report()
+        return self.last(service)
 
     def finish(self, record: DrillRecord) -> None:
         """The drill is over and torn down: its report joins the history, active goes."""

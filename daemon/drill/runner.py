@@ -125,10 +125,7 @@ class Drills:
 
     def last(self, service: str) -> dict[str, Any] | None:
         """The newest report: the drill running or kept, else the last one ended."""
-        active = self.store.active(service)
-        if active is not None and active.result:
-            return active.report()
-        return self.store.last(service)
+        return self.store.last_report(service)
 
     def refusal(self, inst: Instance, avail: str) -> str:
         ages = data_age(inst, time.time())

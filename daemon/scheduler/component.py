@@ -1,13 +1,14 @@
 """The scheduler: runs each service's jobs when their schedule says so (SPEC 5.4).
 
-Per service: a status refresh (``status_schedule``, default ``@10``) and a
-``sync all`` per sync resource (``schedule``, falling back to
-``DEFAULT.sync_schedule``). A sync job runs only on the node allowed to send; on
-the others it is skipped (and counted as run, so that it is not retried every
-tick): ``outcomes`` keeps why, the log says it when the reason changes. Last runs
-are persisted: after downtime a missed job runs once, not once per missed slot. The
-next due time of each job is computed once, after each run or configuration change,
-so a tick is a directory scan, a stat per configuration and a comparison per job.
+Per service: a status refresh (``status_schedule``, default ``@10``), a ``sync all``
+per sync resource (``schedule``, falling back to ``DEFAULT.sync_schedule``), and on
+the first drpnode a drill (``drill_schedule``, default never). A sync job runs only on
+the node allowed to send; on the others it is skipped (and counted as run, so that it
+is not retried every tick): ``outcomes`` keeps why, the log says it when the reason
+changes. Last runs are persisted: after downtime a missed job runs once, not once per
+missed slot. The next due time of each job is computed once, after each run or
+configuration change, so a tick is a directory scan, a stat per configuration and a
+comparison per job.
 """
 
 from __future__ import annotations
@@ -19,7 +20,14 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from daemon.node.services import UnknownService
-from daemon.scheduler.jobs import Job, LastRuns, last_runs_path, next_time, service_jobs
+from daemon.scheduler.jobs import (
+    DRILL_JOB,
+    Job,
+    LastRuns,
+    last_runs_path,
+    next_time,
+    service_jobs,
+)
 
 if TYPE_CHECKING:
     from daemon.api.context import ApiContext
@@ -136,6 +144,8 @@ class Scheduler:
             async with slots, asyncio.timeout(JOB_TIMEOUT):
                 if job.name == "status":
                     await ctx.services.status(job.service, refresh=True)
+                elif job.name == DRILL_JOB:
+                    await self._drill(ctx, job)
                 else:
                     await self._sync(ctx, job)
         except Exception as exc:  # a job failure is logged, never the end of the scheduler
@@ -162,3 +172,18 @@ class Scheduler:
         )
         self.outcomes[job.key] = Outcome(datetime.now(), "submitted", record.id)
         log.info("%s %s: scheduled sync all submitted", job.service, job.name)
+
+    async def _drill(self, ctx: ApiContext, job: Job) -> None:
+        """A scheduled drill is submitted as an action when nothing stands in its way."""
+        if ctx.drills is None:
+            return
+        inst = ctx.services.instance(job.service)
+        entry = await ctx.services.status(job.service)
+        refusal = ctx.drills.refusal(inst, str(entry.state["avail"]))
+        if refusal:
+            log.info("%s: scheduled drill skipped: %s", job.service, refusal)
+            self.outcomes[job.key] = Outcome(datetime.now(), "skipped", refusal)
+            return
+        record = ctx.runner.submit(job.service, "drill", {}, requested_by="scheduler")
+        self.outcomes[job.key] = Outcome(datetime.now(), "submitted", record.id)
+        log.info("%s: scheduled drill submitted (action %s)", job.service, record.id)

@@ -1,4 +1,5 @@
-"""The jobs a service gives the scheduler: a 'sync all' per sync resource, a status refresh."""
+"""The jobs a service gives the scheduler: a 'sync all' per sync resource, a status refresh,
+and on the first drpnode a drill (``drill_schedule``, default never)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ from daemon.config.service import ServiceConfig
 from daemon.config.store import write_atomically
 from daemon.scheduler.schedule import Schedule, ScheduleError, next_run, parse_schedule
 
+DRILL_JOB = "drill"
+
 
 @dataclass(frozen=True)
 class Job:
     service: str
-    name: str  # the sync resource's rid, or "status"
+    name: str  # the sync resource's rid, "status" or "drill"
     schedule_text: str
     schedule: Schedule | None  # None when the text does not parse (reported in error)
     error: str = ""
@@ -52,6 +55,12 @@ def service_jobs(svc: ServiceConfig, node: str) -> list[Job]:
             jobs.append(Job(svc.name, rid, "", None, exc.issues[0].render()))
             continue
         jobs.append(_job(svc.name, rid, text))
+    drpnodes = list(svc.members.drpnodes)
+    if drpnodes and drpnodes[0] == node:
+        # Drills rehearse on the first drpnode: the node a DR activation would use.
+        jobs.append(
+            _job(svc.name, DRILL_JOB, str(svc.value("DEFAULT", "drill_schedule", node) or ""))
+        )
     return jobs
 
 

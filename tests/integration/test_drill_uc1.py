@@ -1,0 +1,209 @@
+"""Drills of seed use case 1 (btrfs + docker) on the DR node n3, through the daemons: production
+on n1 keeps answering, the drill's check reaches nginx inside the bubble and reads the data
+synced before, a sync to n3 during a kept drill neither touches nor is touched by its clones,
+n3 is left as it was; refusals; a drill cut short by kill -9 of ferryd is cleaned up at its
+restart; a real takeover tears a kept drill down first and works."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tests.integration.drill_ops import Prober, active, drill, in_bubble, metrics, node_state
+from tests.integration.ops import (
+    FERRY,
+    REPO,
+    avail,
+    ferry,
+    http_status,
+    load_seed_images,
+    sh,
+    status,
+    wait,
+)
+from tests.testbed import Testbed
+
+pytestmark = pytest.mark.testbed
+
+CONFIG = (REPO / "conf.d" / "uc1-failover" / "svc1.conf").read_text()
+SERVICE_URL = "http://10.0.3.3/"
+CHECK = (
+    "wget -qO- http://10.0.3.3/ && cat /srv/svc1/data/mark && "
+    "! ping -c 1 -W 1 10.0.3.11 >/dev/null 2>&1 && echo isolated"
+)
+APP_ONLY = """[DEFAULT]
+nodes = n1
+drpnodes = n3
+
+[app#0]
+start = true
+check = false
+"""
+
+
+def standby_up(tb: Testbed, node: str) -> bool:
+    resources = status(tb, node)["resources"]
+    return all(resources[rid]["status"] == "stdby up" for rid in ("fs#0", "fs#1"))
+
+
+@pytest.fixture(scope="module")
+def cluster(testbed_session: Testbed) -> Iterator[Testbed]:
+    base = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
+    tb = Testbed(state_dir=f"{base}-dr", prefix=f"{testbed_session.prefix}dr-")
+    tb.up()
+    try:
+        tb.start_ferryd()
+        tb.exec("n1", "sh", "-c", "cat > /tmp/ferry-dr-svc1.conf", input=CONFIG, check=True)
+        created = ferry(tb, "n1", "svc1", "create", "--config", "/tmp/ferry-dr-svc1.conf")
+        assert created.returncode == 0, created.stderr
+        load_seed_images(tb, "n1")
+        assert ferry(tb, "n1", "svc1", "stop", "--local", "--force").returncode == 0
+        done = ferry(tb, "n1", "svc1", "set", "--kw", "DEFAULT.orchestrate=ha")
+        assert done.returncode == 0, done.stderr
+        done = ferry(tb, "n1", "svc1", "start", "--wait", "--time", "120")
+        assert done.returncode == 0, done.stderr
+        wait("svc1 up on n1", lambda: avail(tb, "n1") == "up", 60)
+        sh(tb, "n1", "echo synced-before-the-drill > /srv/svc1/data/mark")
+        wait("n3's standby filesystems", lambda: standby_up(tb, "n3"), 60)
+        done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
+        assert done.returncode == 0, done.stderr
+        yield tb
+    finally:
+        sh(tb, "n1", "rm -f /tmp/ferry-dr-svc1.conf")
+        tb.down()
+
+
+def test_drill_while_production_serves_and_replication_goes_on(cluster: Testbed) -> None:
+    tb = cluster
+    before = node_state(tb, "n3")
+    probe = Prober(tb, "n2", SERVICE_URL)
+    try:
+        code, report, err = drill(tb, "n3", "--keep", "--check", CHECK)
+        assert code == 0, err
+        assert report is not None and report["result"] == "pass", report
+        assert "ferry testbed: opensvc/nginx" in report["check_output"]  # nginx in the bubble
+        assert "synced-before-the-drill" in report["check_output"]  # the data synced from n1
+        assert "isolated" in report["check_output"]  # n1's address unreachable from inside
+        assert report["rto_seconds"] > 0 and report["state"] == "kept"
+        assert set(report["data_age"]) == {"sync#0", "sync#1"}
+        assert all(age is not None for age in report["data_age"].values())
+
+        # while it runs: a second drill is refused, a sync to n3 succeeds and each side
+        # keeps its own data
+        code, _, err = drill(tb, "n3")
+        assert code == 2 and "runs on n3 already" in err, err
+        sh(tb, "n1", "echo written-during-the-drill > /srv/svc1/data/mark2")
+        in_bubble(tb, "n3", "echo the-drill-wrote-this > /srv/svc1/data/drill-wrote")
+        done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
+        assert done.returncode == 0, done.stderr
+        assert sh(tb, "n3", "cat /srv/svc1/data/mark2").stdout == "written-during-the-drill\n"
+        assert sh(tb, "n3", "test -e /srv/svc1/data/drill-wrote").returncode == 1
+        inside = in_bubble(tb, "n3", "cat /srv/svc1/data/drill-wrote; test -e /srv/svc1/data/mark2")
+        assert inside.stdout == "the-drill-wrote-this\n" and inside.returncode == 1
+        assert sh(tb, "n1", "test -e /srv/svc1/data/drill-wrote").returncode == 1
+
+        # the report everywhere an operator or an alert looks
+        shown = ferry(tb, "n3", "svc1", "print", "status")
+        assert "last drill: pass" in shown.stdout, shown.stdout
+        text = metrics(tb, "n3")
+        assert 'ferry_drill_last_result{service="svc1",node="n3"}' not in text  # still kept
+        done = ferry(tb, "n3", "svc1", "drill", "stop")
+        assert done.returncode == 0, done.stderr
+        assert "PASS" in done.stdout
+    finally:
+        seen = probe.stop()
+    assert len(seen) >= (seen[-1][0] - seen[0][0]) and seen, seen  # at least one a second
+    assert {code for _, code in seen} == {200}, [s for s in seen if s[1] != 200]
+    assert active(tb, "n3") is None
+    text = metrics(tb, "n3")
+    assert 'ferry_drill_last_result{service="svc1",node="n3"} 1' in text, text
+    assert "ferry_drill_last_success_timestamp_seconds{" in text
+    assert 'ferry_drill_rto_seconds{service="svc1",node="n3"}' in text
+    listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
+    assert listed["drills"][0]["result"] == "pass" and listed["active"] is None
+    assert node_state(tb, "n3") == before
+
+
+def test_refusals_and_failing_checks_change_nothing(cluster: Testbed) -> None:
+    tb = cluster
+    before = node_state(tb, "n3")
+    code, _, err = drill(tb, "n1")
+    assert code == 2 and "svc1 is up on n1" in err, err
+    code, _, err = drill(tb, "n3", "--node", "n9")
+    assert code == 2 and "n9 is not a node of svc1" in err, err
+    code, _, err = drill(tb, "n3", svc="nosuch")
+    assert code == 2 and "nosuch" in err and len(err.strip().splitlines()) == 1, err
+    tb.exec("n1", "sh", "-c", "cat > /tmp/ferry-dr-svc2.conf", input=APP_ONLY, check=True)
+    assert ferry(tb, "n1", "svc2", "create", "--config", "/tmp/ferry-dr-svc2.conf").returncode == 0
+    wait("svc2 on n3", lambda: sh(tb, "n3", "test -f /etc/ferry/svc2.conf").returncode == 0, 30)
+    code, _, err = drill(tb, "n3", svc="svc2")
+    assert code == 2 and "no replicated data has arrived on n3" in err, err
+    assert active(tb, "n3") is None and node_state(tb, "n3") == before
+
+    code, report, err = drill(tb, "n3", "--check", "echo broken-app; exit 3")
+    assert code == 1, err
+    assert report["result"] == "fail" and report["step"] == "check", report
+    assert "exited 3" in report["error"] and "broken-app" in report["check_output"]
+    assert node_state(tb, "n3") == before
+
+    done = ferry(tb, "n1", "svc1", "set", "--kw", "drill_timeout@n3=15s")
+    assert done.returncode == 0, done.stderr
+    conf = "cat /etc/ferry/svc1.conf"
+    wait("the timeout on n3", lambda: "drill_timeout@n3" in sh(tb, "n3", conf).stdout, 30)
+    try:
+        started = time.monotonic()
+        code, report, err = drill(tb, "n3", "--check", "sleep 600")
+        assert code == 1, err
+        assert time.monotonic() - started < 60
+        assert report["result"] == "fail" and "drill_timeout" in report["error"], report
+    finally:
+        assert ferry(tb, "n1", "svc1", "unset", "--kw", "drill_timeout@n3").returncode == 0
+    assert active(tb, "n3") is None and node_state(tb, "n3") == before
+
+
+def test_a_drill_cut_short_by_kill_9_is_cleaned_at_restart(cluster: Testbed) -> None:
+    tb = cluster
+    before = node_state(tb, "n3")
+    running = tb.popen("n3", FERRY, "svc1", "drill", "--yes", "--check", "sleep 120")
+    try:
+        wait("the drill's check", lambda: (active(tb, "n3") or {}).get("step") == "check", 120)
+        ferryd = tb.state().node("n3").daemons["ferryd"]
+        os.kill(ferryd.pid, 9)
+        wait("ferryd dead", lambda: not ferryd.alive(), 10)
+    finally:
+        running.wait(timeout=60)
+    assert active(tb, "n3") is not None  # what a crash leaves: the record, the bubble, clones
+    assert node_state(tb, "n3") != before
+    tb.stop_ferryd(["n3"])
+    tb.start_ferryd(["n3"])
+    wait("the leftovers gone", lambda: active(tb, "n3") is None, 30)
+    assert node_state(tb, "n3") == before
+    listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
+    assert listed["drills"][0]["result"] == "fail"
+    assert "cut short" in listed["drills"][0]["error"]
+
+
+def test_a_real_takeover_tears_a_kept_drill_down_and_works(cluster: Testbed) -> None:
+    tb = cluster
+    code, report, err = drill(tb, "n3", "--keep", "--check", "wget -qO- http://10.0.3.3/")
+    assert code == 0 and report["state"] == "kept", err
+    in_bubble(tb, "n3", "echo the-drill-wrote-this > /srv/svc1/data/drill-wrote")
+    sh(tb, "n1", "echo written-before-the-takeover > /srv/svc1/data/mark3")
+    done = ferry(tb, "n3", "svc1", "takeover", "--yes", "--wait", "--time", "300")
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "torn down first" in done.stderr, done.stderr
+    wait("svc1 up on n3", lambda: avail(tb, "n3") == "up", 90)
+    # n2 may still hold n1's MAC for the address a moment (no gratuitous ARP yet)
+    wait("the service answering from n3", lambda: http_status(tb, "n2", SERVICE_URL) == "200", 60)
+    # the primary was alive: the final sync brought everything, and nothing of the drill
+    assert sh(tb, "n3", "cat /srv/svc1/data/mark3").stdout == "written-before-the-takeover\n"
+    assert sh(tb, "n3", "test -e /srv/svc1/data/drill-wrote").returncode == 1
+    assert active(tb, "n3") is None
+    listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
+    assert "ended by a real takeover" in listed["drills"][0]["error"]
+    state = node_state(tb, "n3")
+    assert state["drill_clones"] == "0" and state["drill_runs"] == []

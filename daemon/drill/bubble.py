@@ -106,64 +106,70 @@ class Bubble:
         raise BubbleError(f"processes of the drill's bubble (pid {self.pid}) did not end")
 
 
-class Holder:
-    """The ``unshare`` process that made a bubble (ours to reap)."""
-
-    def __init__(self, proc: asyncio.subprocess.Process, bubble: Bubble) -> None:
-        self.proc = proc
-        self.bubble = bubble
-
-    async def reap(self) -> None:
+def _find_holder(tag: str) -> int | None:
+    """The pid (as this node sees it) of the holder started with ``tag``: PID 1 of its own
+    PID namespace."""
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
         try:
-            async with asyncio.timeout(10):
-                await self.proc.wait()
-        except TimeoutError:
-            await kill(self.proc)
+            cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes().split(b"\0")
+            if b"daemon.drill.holder" not in cmdline or tag.encode() not in cmdline:
+                continue
+            status = Path(f"/proc/{entry.name}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("NSpid:") and line.split()[-1] == "1" and len(line.split()) > 2:
+                return int(entry.name)
+    return None
 
 
-async def create() -> Holder:
-    """A new bubble, wired: ``lo`` up and the bridge :data:`BRIDGE`, both up."""
+async def create(tag: str) -> Bubble:
+    """A new bubble, wired: ``lo`` up and the bridge :data:`BRIDGE`, both up.
+
+    Its ``unshare`` is detached (``setsid -f``): the bubble outlives the process that made
+    it (a CLI run with ``--keep``, a ferryd killed mid-drill), and is ended only by
+    :meth:`Bubble.end`, from its record when need be. ``tag`` (the drill id) names it.
+    """
     argv = [
-        "unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc",
+        "setsid", "-f", "unshare", "--mount", "--net", "--pid", "--fork", "--mount-proc",
         "--propagation", "private", "--kill-child",
-        sys.executable, "-m", "daemon.drill.holder",
+        sys.executable, "-m", "daemon.drill.holder", tag,
     ]  # fmt: skip
     try:
         proc = await asyncio.create_subprocess_exec(
             *argv,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
+            stderr=asyncio.subprocess.DEVNULL,
         )
     except OSError as exc:
         raise BubbleError(f"cannot run unshare: {exc.strerror}") from None
     try:
         async with asyncio.timeout(CREATE_TIMEOUT):
             line = await proc.stdout.readline() if proc.stdout else b""
-        if line.strip() != b"ready":
-            err = (await proc.stderr.read()).decode(errors="replace") if proc.stderr else ""
-            raise BubbleError(f"the bubble did not start: {err.strip()[-300:] or 'no output'}")
-        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
-        if not children:
-            raise BubbleError("the bubble's PID 1 is gone")
-        pid = int(children[0])
-        ticks = start_ticks(pid)
-        if ticks is None:
-            raise BubbleError("the bubble's PID 1 is gone")
-    except BaseException:
+            await proc.wait()
+    except TimeoutError:
         await kill(proc)
-        raise
-    holder = Holder(proc, Bubble(pid, ticks))
+        line = b""
+    pid = _find_holder(tag) if line.strip() == b"ready" else None
+    ticks = start_ticks(pid) if pid is not None else None
+    if pid is None or ticks is None:
+        pid = _find_holder(tag)
+        if pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise BubbleError("the bubble did not start (unshare: mount, network and PID namespaces)")
+    bubble = Bubble(pid, ticks)
     try:
-        await holder.bubble.run("ip", "link", "set", "lo", "up")
-        await holder.bubble.run("ip", "link", "add", BRIDGE, "type", "bridge")
-        await holder.bubble.run("ip", "link", "set", BRIDGE, "up")
+        await bubble.run("ip", "link", "set", "lo", "up")
+        await bubble.run("ip", "link", "add", BRIDGE, "type", "bridge")
+        await bubble.run("ip", "link", "set", BRIDGE, "up")
     except (CommandError, BubbleError) as exc:
-        await holder.bubble.end()
-        await holder.reap()
+        await bubble.end()
         raise BubbleError(f"cannot wire the bubble's network: {exc}") from None
-    return holder
+    return bubble
 
 
 def bridge_address(ipname: str, prefix: int, gateway: str, taken: set[str]) -> str:

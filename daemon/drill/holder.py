@@ -1,6 +1,7 @@
 """PID 1 of a drill's bubble: holds its namespaces and reaps orphans until told to go.
 
-Run as ``unshare --mount --net --pid --fork ... python -m daemon.drill.holder``. While it
+Run as ``unshare --mount --net --pid --fork ... python -m daemon.drill.holder TAG`` (the
+drill id, by which the drill finds it). While it
 lives, the bubble's mount, network and PID namespaces live; when it ends (SIGTERM, or
 SIGKILL from the teardown), the kernel kills every process left in its PID namespace,
 containers' processes included (their PID namespaces are nested in it).
@@ -27,6 +28,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     signal.signal(signal.SIGCHLD, _reap)
     print("ready", flush=True)
+    # Let go of the pipe of whoever started us: the drill reads "ready", then EOF.
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     while True:
         signal.pause()
 

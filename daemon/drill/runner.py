@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from daemon.drill import clones as clones_mod
-from daemon.drill.bubble import BRIDGE, Bubble, BubbleError, Holder, bridge_address, create
+from daemon.drill.bubble import BRIDGE, Bubble, BubbleError, bridge_address, create
 from daemon.drill.clones import Clone, CloneError, Cloner, plan_clone
 from daemon.drill.record import FAIL, PASS, DrillRecord, DrillStore, instance_var_dir
 from daemon.events import EventBus
@@ -114,7 +114,6 @@ class Drills:
         self.events = events
         self.clustername = clustername
         self.store = DrillStore(var_dir)
-        self._holders: dict[str, Holder] = {}
         self._tasks: dict[str, asyncio.Task[Any]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
 
@@ -224,11 +223,9 @@ class Drills:
         record.step = "bubble"
         self.store.save(record)
         try:
-            holder = await create()
+            bubble = await create(record.id)
         except BubbleError as exc:
             raise DrillFailed(str(exc)) from None
-        self._holders[inst.name] = holder
-        bubble = holder.bubble
         record.bubble_pid, record.bubble_ticks = bubble.pid, bubble.ticks
         self.store.save(record)
         say(f"bubble: namespaces held by pid {bubble.pid}, network: lo and {BRIDGE} only")
@@ -333,8 +330,7 @@ class Drills:
         self, inst: Instance, record: DrillRecord, verb: str, timeout: float | None = None
     ) -> Any:
         """``ferry SVC drill VERB`` run inside the bubble, with the drill's own var dir."""
-        holder = self._holders.get(inst.name)
-        bubble = holder.bubble if holder else Bubble(record.bubble_pid, record.bubble_ticks)
+        bubble = Bubble(record.bubble_pid, record.bubble_ticks)
         var = instance_var_dir(record.id)
         argv = [sys.executable, "-m", "daemon.cli.main", "--config-dir", str(self.config_dir),
                 "--var-dir", str(var), inst.name, "drill", verb]  # fmt: skip
@@ -368,9 +364,6 @@ class Drills:
                 await bubble.end()
             except BubbleError as exc:
                 record.notes.append(f"teardown: {exc}")
-        holder = self._holders.pop(record.service, None)
-        if holder is not None:
-            await holder.reap()
         work = self.store.work_dir(record.service, record.id)
         clones = [Clone.from_dict(c) for c in record.clones]
         try:

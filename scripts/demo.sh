@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: a 3-node cluster on this machine running seed use case 1, replicating to the
-# DR node, failing over when n1 dies, and activating DR on n3 with one command.
+# DR node, rehearsing DR there (a drill), failing over when n1 dies, and activating DR on
+# n3 with one command.
 # make demo-down removes everything it made.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -76,7 +77,11 @@ wait_for 60 "n3's standby filesystems" standby_up n3
 on n1 "$FERRY" svc1 sync all --wait --time 300
 on n1 "$FERRY" svc1 print status
 
-step "6. n1 dies: the cluster fails over to n2"
+step "6. rehearse before the disaster: a drill on n3 (an isolated bubble; production and replication go on)"
+on n3 "$FERRY" svc1 drill --yes --check 'wget -qO- http://10.0.3.3/ && cat /srv/svc1/data/written-on-n1'
+on n2 "$PY" -c "import urllib.request; print('HTTP', urllib.request.urlopen('http://10.0.3.3/', timeout=5).status, 'from production, seen from n2, after the drill')"
+
+step "7. n1 dies: the cluster fails over to n2"
 KILLED=$(date +%s%N)
 $TB kill n1
 wait_for 90 "svc1 up on n2" avail_on n2 up
@@ -86,7 +91,7 @@ printf 'failover: svc1 up on n2 %d.%01d s after n1 was killed\n' $((ELAPSED_MS /
 on n2 cat /srv/svc1/data/written-on-n1
 on n2 "$FERRY" svc1 print status
 
-step "7. the whole primary site is lost: activate DR on n3 with one command"
+step "8. the whole primary site is lost: activate DR on n3 with one command"
 on n2 "$FERRY" svc1 sync all --wait --time 300 || true
 $TB kill n2
 wait_for 30 "n3 to see n2 dead" node_dead n3 n2

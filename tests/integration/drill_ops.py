@@ -53,6 +53,20 @@ def node_state(tb: Testbed, node: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout))
 
 
+def same_state(tb: Testbed, node: str, before: dict[str, Any], limit: float = 15.0) -> bool:
+    """Whether node's state comes back to ``before`` within ``limit`` seconds (a short-lived
+    process of the node's own, a runc of its engine, may be seen at one moment)."""
+    deadline = time.monotonic() + limit
+    while True:
+        now = node_state(tb, node)
+        if now == before:
+            return True
+        if time.monotonic() > deadline:
+            print("state differs:", {k: (before[k], now[k]) for k in now if now[k] != before[k]})
+            return False
+        time.sleep(1.0)
+
+
 PROBE_SCRIPT = r"""
 import json, os, sys, time, urllib.request
 url, out, stop = sys.argv[1:4]
@@ -116,6 +130,29 @@ def in_bubble(
                    timeout=60)  # fmt: skip
 
 
+def api_get(tb: Testbed, node: str, path: str, read_for: float = 0.0) -> str:
+    """The body of GET path from node's ferryd over its unix socket (a stream: what arrives
+    within ``read_for`` seconds)."""
+    code = (
+        "import http.client, socket, sys\n"
+        "c = http.client.HTTPConnection('x')\n"
+        "s = socket.socket(socket.AF_UNIX); s.connect('/var/lib/ferry/ferryd.sock'); c.sock = s\n"
+        f"c.request('GET', {path!r}); r = c.getresponse()\n"
+        f"if {read_for!r}:\n"
+        f"    s.settimeout({read_for!r}); out = b''\n"
+        "    try:\n"
+        "        while True:\n"
+        "            chunk = r.read1(65536)\n"
+        "            if not chunk: break\n"
+        "            out += chunk\n"
+        "    except (TimeoutError, OSError): pass\n"
+        "    sys.stdout.write(out.decode())\n"
+        "else:\n"
+        "    sys.stdout.write(r.read().decode())\n"
+    )
+    return str(tb.exec(node, "python3", "-c", code, timeout=60).stdout)
+
+
 def metrics(tb: Testbed, node: str) -> str:
     code = (
         "import http.client, socket\n"
@@ -126,4 +163,14 @@ def metrics(tb: Testbed, node: str) -> str:
     return tb.exec(node, "python3", "-c", code, timeout=30).stdout
 
 
-__all__ = ["FERRY", "Prober", "active", "drill", "in_bubble", "metrics", "node_state"]
+__all__ = [
+    "FERRY",
+    "Prober",
+    "active",
+    "api_get",
+    "drill",
+    "in_bubble",
+    "metrics",
+    "node_state",
+    "same_state",
+]

@@ -13,7 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.drill_ops import Prober, active, drill, in_bubble, metrics, node_state
+from tests.integration.drill_ops import (
+    Prober,
+    active,
+    api_get,
+    drill,
+    in_bubble,
+    metrics,
+    node_state,
+    same_state,
+)
 from tests.integration.ops import (
     FERRY,
     REPO,
@@ -125,7 +134,21 @@ def test_drill_while_production_serves_and_replication_goes_on(cluster: Testbed)
     assert 'ferry_drill_rto_seconds{service="svc1",node="n3"}' in text
     listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
     assert listed["drills"][0]["result"] == "pass" and listed["active"] is None
-    assert node_state(tb, "n3") == before
+    document = json.loads(api_get(tb, "n3", "/api/services/svc1"))
+    assert document["last_drill"]["id"] == report["id"]
+    assert document["last_drill"]["result"] == "pass"
+    stream = api_get(tb, "n3", "/api/events?after=0", read_for=2.0)
+    drill_events = [
+        json.loads(line.removeprefix("data: "))["data"]
+        for block in stream.split("\n\n")
+        if "event: drill" in block
+        for line in block.splitlines()
+        if line.startswith("data: ")
+    ]
+    assert any(e.get("result") == "pass" and e.get("state") == "ended" for e in drill_events), (
+        stream[-2000:]
+    )
+    assert same_state(tb, "n3", before)
 
 
 def test_refusals_and_failing_checks_change_nothing(cluster: Testbed) -> None:
@@ -142,13 +165,13 @@ def test_refusals_and_failing_checks_change_nothing(cluster: Testbed) -> None:
     wait("svc2 on n3", lambda: sh(tb, "n3", "test -f /etc/ferry/svc2.conf").returncode == 0, 30)
     code, _, err = drill(tb, "n3", svc="svc2")
     assert code == 2 and "no replicated data has arrived on n3" in err, err
-    assert active(tb, "n3") is None and node_state(tb, "n3") == before
+    assert active(tb, "n3") is None and same_state(tb, "n3", before)
 
     code, report, err = drill(tb, "n3", "--check", "echo broken-app; exit 3")
     assert code == 1, err
     assert report["result"] == "fail" and report["step"] == "check", report
     assert "exited 3" in report["error"] and "broken-app" in report["check_output"]
-    assert node_state(tb, "n3") == before
+    assert same_state(tb, "n3", before)
 
     done = ferry(tb, "n1", "svc1", "set", "--kw", "drill_timeout@n3=15s")
     assert done.returncode == 0, done.stderr
@@ -162,7 +185,7 @@ def test_refusals_and_failing_checks_change_nothing(cluster: Testbed) -> None:
         assert report["result"] == "fail" and "drill_timeout" in report["error"], report
     finally:
         assert ferry(tb, "n1", "svc1", "unset", "--kw", "drill_timeout@n3").returncode == 0
-    assert active(tb, "n3") is None and node_state(tb, "n3") == before
+    assert active(tb, "n3") is None and same_state(tb, "n3", before)
 
 
 def test_a_drill_cut_short_by_kill_9_is_cleaned_at_restart(cluster: Testbed) -> None:
@@ -181,7 +204,7 @@ def test_a_drill_cut_short_by_kill_9_is_cleaned_at_restart(cluster: Testbed) -> 
     tb.stop_ferryd(["n3"])
     tb.start_ferryd(["n3"])
     wait("the leftovers gone", lambda: active(tb, "n3") is None, 30)
-    assert node_state(tb, "n3") == before
+    assert same_state(tb, "n3", before)
     listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
     assert listed["drills"][0]["result"] == "fail"
     assert "cut short" in listed["drills"][0]["error"]

@@ -1,25 +1,33 @@
-"""The drill routes: the pre-flight of a drill, and the drills' reports.
+"""The drill routes: the pre-flight of a drill, the drills' reports, and the peer route
+through which a drill asked on one node runs on another.
 
 Drills themselves run as actions (``drill``, ``drill-stop`` on
-``POST /api/services/{svc}/actions``): see daemon/drill/runner.py.
+``POST /api/services/{svc}/actions``): see daemon/drill/runner.py. With ``node`` naming
+another node, the pre-flight and the action are asked of that node's ferryd
+(``POST /api/cluster/services/{svc}/drill``, node certificate only), which runs the drill
+as an action of its own and answers when it ended.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from daemon.api.auth import Role
-from daemon.api.http import ApiError, Call, PathParam, Route
-from daemon.api.schemas import SERVICE_NAME_PATTERN, _Response
+from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route
+from daemon.api.schemas import NODE_NAME_PATTERN, SERVICE_NAME_PATTERN, _Request, _Response
+from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.config.errors import ConfigError, Severity
 from daemon.drill.runner import data_age
 from daemon.node.services import StatusUnavailable, UnknownService
 from daemon.service.loader import NotAnInstance
+from daemon.sync.transport import TransportError
 
 SVC = PathParam("svc", SERVICE_NAME_PATTERN, "Service name.")
+PREFLIGHT_TIMEOUT = 60.0
+TEARDOWN_MARGIN = 600.0  # beyond drill_timeout: the teardown, the queue
 
 
 class DrillPreflight(_Response):
@@ -35,6 +43,7 @@ class DrillPreflight(_Response):
     check: str = Field(description="The check the drill runs (drill_check), '' for none.")
     timeout: float
     active: dict[str, Any] | None = Field(default=None, description="The drill running or kept.")
+    last: dict[str, Any] | None = Field(default=None, description="The newest drill's report.")
 
 
 class DrillList(_Response):
@@ -69,6 +78,11 @@ async def drill_avail(call: Call, name: str) -> str:
 
 
 async def drill_preflight(call: Call) -> DrillPreflight:
+    node = call.query_str("node", NODE_NAME_PATTERN)
+    if node and node != call.ctx.nodename:
+        answer = await ask_peer(call, node, call.path("svc"), {"op": "preflight"},
+                                PREFLIGHT_TIMEOUT)  # fmt: skip
+        return DrillPreflight.model_validate(answer.get("preflight") or {})
     drills = call.ctx.drills
     inst = _instance(call)
     avail = await drill_avail(call, inst.name)
@@ -86,6 +100,7 @@ async def drill_preflight(call: Call) -> DrillPreflight:
         check=str(inst.value("DEFAULT", "drill_check") or ""),
         timeout=float(inst.value("DEFAULT", "drill_timeout")),
         active=active.report() if active is not None else None,
+        last=drills.last(inst.name) if drills is not None else None,
     )
 
 
@@ -103,6 +118,77 @@ async def list_drills(call: Call) -> DrillList:
     )
 
 
+class DrillPeerCall(_Request):
+    """A peer's drill request to this node, the node that rehearses."""
+
+    op: Literal["preflight", "run", "stop"]
+    check: str | None = Field(default=None, max_length=4096)
+    keep: bool = False
+    requested_by: str = Field(default="", max_length=256)
+
+
+class DrillPeerAnswer(_Response):
+    preflight: dict[str, Any] | None = None
+    action_id: str | None = None
+    state: str | None = None
+    error: str | None = None
+    drill: dict[str, Any] | None = None
+
+
+async def ask_peer(call: Call, node: str, name: str, body: dict[str, Any], timeout: float) -> Any:
+    """A drill call to another node's ferryd; ApiError when it cannot be had."""
+    if node not in call.ctx.cluster_nodes:
+        raise ApiError(422, f"node: {node} is not a node of this cluster", field="node")
+    peers = PeerDaemonClient(call.ctx.node, call.ctx.var_dir)
+    try:
+        answer = await peers.call(node, f"/api/cluster/services/{name}/drill", body, timeout)
+    except TransportError as exc:
+        detail = exc.detail or str(exc)
+        raise ApiError(409, f"{node}: {detail}") from None
+    finally:
+        await peers.close()
+    if answer is None:
+        raise ApiError(503, f"{node}'s ferryd does not answer: a drill there needs it")
+    return answer
+
+
+async def peer_drill(call: Call) -> DrillPeerAnswer:
+    """The node that rehearses, asked by a peer: the pre-flight, or the drill run here as an
+    action of this node (answered once it ended)."""
+    principal = call.principal
+    if principal is None or principal.via != "node-cert":
+        raise ApiError(403, "peer routes accept only a cluster node certificate")
+    request = await call.body(DrillPeerCall)
+    if request.op == "preflight":
+        return DrillPeerAnswer(preflight=(await drill_preflight(call)).model_dump())
+    inst = _instance(call)
+    drills = call.ctx.drills
+    if drills is None:
+        raise ApiError(422, "drills run with the cluster layer (ferryd's default)")
+    params: dict[str, Any] = {}
+    if request.op == "run":
+        why = drills.refusal(inst, await drill_avail(call, inst.name))
+        if why:
+            raise ApiError(409, why)
+        params = {"keep": request.keep} if request.keep else {}
+        if request.check is not None:
+            params["check"] = request.check
+    elif drills.active(inst.name) is None:
+        raise ApiError(409, f"no drill of {inst.name} runs on {inst.node}")
+    action = "drill" if request.op == "run" else "drill-stop"
+    by = f"{principal.name} for {request.requested_by or '?'}"
+    record = call.ctx.runner.submit(inst.name, action, params, by)
+    limit = float(inst.value("DEFAULT", "drill_timeout")) + TEARDOWN_MARGIN
+    ended = await call.ctx.runner.wait(record.id, limit) or record
+    result = ended.result or {}
+    return DrillPeerAnswer(
+        action_id=ended.id,
+        state=str(ended.state),
+        error=ended.error,
+        drill=result.get("drill") or drills.last(inst.name),
+    )
+
+
 DRILL_ROUTES = (
     Route(
         "GET",
@@ -112,6 +198,14 @@ DRILL_ROUTES = (
         Role.GUEST,
         DrillPreflight,
         path_params=(SVC,),
+        query=(
+            QueryParam(
+                "node",
+                "string",
+                "The node that would rehearse (default: this node).",
+                pattern=NODE_NAME_PATTERN,
+            ),
+        ),
         errors=(400, 404, 409, 422, 503),
         tag="drills",
     ),
@@ -125,5 +219,18 @@ DRILL_ROUTES = (
         path_params=(SVC,),
         errors=(400, 404, 409),
         tag="drills",
+    ),
+    Route(
+        "POST",
+        "/api/cluster/services/{svc}/drill",
+        peer_drill,
+        "A peer's drill request to the node that rehearses: pre-flight, run, stop (node "
+        "certificate only; run and stop answer once the drill action ended)",
+        Role.ROOT,
+        DrillPeerAnswer,
+        body=DrillPeerCall,
+        path_params=(SVC,),
+        errors=(400, 403, 404, 409, 413, 422, 503),
+        tag="cluster",
     ),
 )

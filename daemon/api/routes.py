@@ -12,7 +12,7 @@ from aiohttp import web
 from daemon.actions import ACTION_ID_RE, ActionRecord, RunnerClosed
 from daemon.api.auth import Role
 from daemon.api.context import ApiContext
-from daemon.api.drill_routes import DRILL_ROUTES, drill_avail
+from daemon.api.drill_routes import DRILL_ROUTES, ask_peer, drill_avail
 from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route, json_response
 from daemon.api.schemas import (
     ACTION_ID_PATTERN,
@@ -545,7 +545,15 @@ async def _check_action(call: Call, name: str, request: ActionRequest) -> None:
         inst = call.ctx.services.instance(name)
     except (UnknownService, ConfigError, NotAnInstance) as exc:
         raise _instance_error(name, exc) from None
-    if action == "drill" and call.ctx.drills is not None:
+    if request.node and action not in ("drill", "drill-stop"):
+        raise ApiError(422, f"node does not apply to {action}", field="node")
+    remote = request.node and request.node != call.ctx.nodename
+    if action == "drill" and remote and request.node:
+        answer = await ask_peer(call, request.node, name, {"op": "preflight"}, 60.0)
+        why = (answer.get("preflight") or {}).get("refusal")
+        if why:
+            raise ApiError(409, str(why))
+    elif action == "drill" and call.ctx.drills is not None:
         why = call.ctx.drills.refusal(inst, await drill_avail(call, name))
         if why:
             raise ApiError(409, why)

@@ -229,6 +229,11 @@ class ActionRequest(_Request):
         max_length=4096,
         description="drill: the check command run in the bubble (default: drill_check).",
     )
+    node: NodeName | None = Field(
+        default=None,
+        description="drill, drill-stop: the node that rehearses (default: this node); "
+        "another node is reached through its ferryd.",
+    )
     keep: bool | None = Field(
         default=None,
         description="drill: leave the bubble up after the check (drill-stop ends it).",

@@ -306,6 +306,7 @@ def submit_action(
     mode: str | None = None,
     check: str | None = None,
     keep: bool = False,
+    node: str | None = None,
     wait: bool = False,
     timeout: float | None = None,
 ) -> dict[str, Any]:
@@ -328,6 +329,8 @@ def submit_action(
         body["check"] = check
     if keep:
         body["keep"] = True
+    if node:
+        body["node"] = node
     if mode:
         body["mode"] = mode
     accepted: dict[str, Any] = request(ep, "POST", f"/api/services/{_svc(service)}/actions", body)

@@ -76,6 +76,14 @@ def report_text(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def default_node(drpnodes: list[str], here: str) -> str:
+    """The node a drill rehearses on by default: this node when it is a drpnode of the
+    service, else its first drpnode (where a takeover would go), else this node."""
+    if here in drpnodes or not drpnodes:
+        return here
+    return drpnodes[0]
+
+
 def _one_service(args: argparse.Namespace, selector: str) -> str:
     from daemon.config.store import select
 
@@ -106,13 +114,11 @@ def drill(args: argparse.Namespace, selector: str) -> int:
             return _refused(
                 f"{args.node} is not a node of {service} (nodes and drpnodes: {' '.join(members)})"
             )
-    if args.node and args.node != here and not args.server:
-        raise UsageError(
-            f"a drill runs on the node that rehearses: run it on {args.node} "
-            f"(ferry {service} drill there, or --server https://{args.node}:7443 --token T)"
-        )
+    if not args.node and not args.server:
+        node = default_node(list(_instances(args, service)[0].config.members.drpnodes), here)
+    query = f"?node={node}" if node != here and not args.server else ""
     try:
-        facts = client.request(ep, "GET", f"/api/services/{service}/drill")
+        facts = client.request(ep, "GET", f"/api/services/{service}/drill{query}")
     except client.ClientError as exc:
         if 400 <= exc.status < 500:
             return _refused(str(exc))
@@ -132,8 +138,11 @@ def drill(args: argparse.Namespace, selector: str) -> int:
             print("nothing done")
             return EXIT_FAILED
     params: dict[str, Any] = {"keep": bool(args.keep)}
+    if query:
+        params["node"] = node
     if args.check is not None:
         params["check"] = args.check
+    started = time.time() - 5  # the daemon's clock may differ a little
     try:
         accepted = client.submit_action(ep, service, "drill", **params)
     except client.ClientError as exc:
@@ -145,11 +154,11 @@ def drill(args: argparse.Namespace, selector: str) -> int:
 
     record = _follow(ep, accepted["action_id"], limit, quiet=args.output == "json")
     report = (record.get("result") or {}).get("drill")
-    if report is None:
-        listed = client.request(ep, "GET", f"/api/services/{service}/drills")
-        newest = (listed.get("drills") or [None])[0]
-        active = listed.get("active")
-        report = active if active and active.get("result") else newest
+    if report is None:  # a failed drill's action carries no result: its report is kept
+        after = client.request(ep, "GET", f"/api/services/{service}/drill{query}")
+        report = after.get("last")
+        if report is not None and report.get("started_at", 0) < started:
+            report = None  # an older drill's: this one failed before it began
     return _show_report(args, report, record)
 
 
@@ -204,8 +213,15 @@ def drill_stop(args: argparse.Namespace, selector: str) -> int:
             return _refused(str(exc))
         return _show_report(args, report, {"state": "succeeded"})
     ep = _endpoint(args)
+    here = local_nodename()
+    node = args.node or here
+    if not args.node and not args.server:
+        node = default_node(list(_instances(args, service)[0].config.members.drpnodes), here)
     try:
-        accepted = client.submit_action(ep, service, "drill-stop")
+        if node != here and not args.server:
+            accepted = client.submit_action(ep, service, "drill-stop", node=node)
+        else:
+            accepted = client.submit_action(ep, service, "drill-stop")
     except client.ClientError as exc:
         if 400 <= exc.status < 500:
             return _refused(str(exc))

@@ -135,7 +135,7 @@ SERVICE_ACTIONS = (
     Action(
         ("drill", "stop"),
         drill_cmds.drill_stop,
-        ("local", "time", "server"),
+        ("node", "local", "time", "server"),
         "end a drill kept with --keep",
     ),
     Action(

@@ -34,7 +34,7 @@ from daemon.sync.base import SyncDriver, TargetReport
 from daemon.sync.docker.driver import Driver as DockerSync
 from daemon.sync.plan import ACTION_POOLS
 from daemon.sync.run import run_sync as shared_run_sync
-from daemon.sync.transport import PeerDaemons
+from daemon.sync.transport import PeerDaemons, TransportError
 
 log = logging.getLogger("ferry.action")
 
@@ -149,6 +149,9 @@ class ClusterActions:
         if self.drills is None:
             raise ActionFailure("drills are not available on this node")
         inst = self._instance(record.service)
+        node = str(record.params.get("node") or self.state.local)
+        if node != self.state.local:
+            return await self._drill_elsewhere(record, inst, node)
         try:
             if record.action == "drill-stop":
                 return {"drill": await self.drills.stop(inst.name)}
@@ -165,6 +168,37 @@ class ClusterActions:
             raise ActionFailure(str(exc)) from None
         if report["result"] != "pass":
             raise ActionFailure(f"drill {report['result']}: {report['error']}")
+        return {"drill": report}
+
+    async def _drill_elsewhere(
+        self, record: ActionRecord, inst: Instance, node: str
+    ) -> dict[str, Any]:
+        """The drill asked here for another node: that node's ferryd runs it as an action of
+        its own and answers when it ended."""
+        if node not in inst.config.members.all_nodes:
+            raise ActionFailure(f"{node} is not a node of {inst.name}")
+        body: dict[str, Any] = {
+            "op": "run" if record.action == "drill" else "stop",
+            "keep": bool(record.params.get("keep")),
+            "requested_by": record.requested_by,
+        }
+        if record.params.get("check") is not None:
+            body["check"] = record.params["check"]
+        log.info("%s: %s runs on %s (asked through its ferryd)", inst.name, record.action, node)
+        limit = float(inst.value("DEFAULT", "drill_timeout")) + 600.0
+        peers = self._daemons()
+        try:
+            answer = await peers.call(node, f"/api/cluster/services/{inst.name}/drill", body,
+                                      limit)  # fmt: skip
+        except TransportError as exc:
+            raise ActionFailure(str(exc)) from None
+        finally:
+            await peers.close()
+        if answer is None:
+            raise ActionFailure(f"{node}'s ferryd does not answer: the drill runs there")
+        report = answer.get("drill")
+        if answer.get("state") != "succeeded":
+            raise ActionFailure(f"on {node}: {answer.get('error') or answer.get('state')}")
         return {"drill": report}
 
     def _expect_value(self, record: ActionRecord, inst: Instance) -> str:

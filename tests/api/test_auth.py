@@ -76,6 +76,7 @@ async def test_guest_reads_but_gets_403_on_every_writing_route(ferryd: Running) 
         ("POST", "/api/cluster/heartbeat"),
         ("PUT", "/api/cluster/services/{svc}/config"),
         ("POST", "/api/cluster/services/{svc}/sync"),
+        ("POST", "/api/cluster/services/{svc}/drill"),
     }
     async with ferryd.session("guest") as session:
         for route in writing:

@@ -188,6 +188,21 @@ def test_refusals_and_failing_checks_change_nothing(cluster: Testbed) -> None:
     assert active(tb, "n3") is None and same_state(tb, "n3", before)
 
 
+def test_a_drill_asked_on_n1_runs_on_the_first_drpnode(cluster: Testbed) -> None:
+    tb = cluster
+    before = node_state(tb, "n3")
+    code, report, err = drill(tb, "n1", "--check", "wget -qO- http://10.0.3.3/")
+    assert code == 0, err
+    assert report["node"] == "n3" and report["result"] == "pass", report
+    assert "runs on n3 (asked through its ferryd)" in err
+    code, _, err = drill(tb, "n1", "--node", "n2")  # the shared disk is n1's: nothing here
+    assert code == 2 and "no replicated data has arrived on n2" in err, err
+    code, report, err = drill(tb, "n1", "--check", "exit 4")
+    assert code == 1 and report is not None and report["node"] == "n3", err
+    assert report["step"] == "check" and "exited 4" in report["error"]
+    assert same_state(tb, "n3", before)
+
+
 def test_a_drill_cut_short_by_kill_9_is_cleaned_at_restart(cluster: Testbed) -> None:
     tb = cluster
     before = node_state(tb, "n3")

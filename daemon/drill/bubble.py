@@ -70,26 +70,32 @@ class Bubble:
             raise BubbleError("the drill's bubble is gone")
         return await run(self.enter(*argv), timeout=timeout, check=check, env=env)
 
-    def pid_namespace(self) -> str:
-        try:
-            return os.readlink(f"/proc/{self.pid}/ns/pid")
-        except OSError:
-            return ""
-
     def members(self) -> list[int]:
-        """Pids of every process in the bubble's PID namespace (as this node sees them)."""
-        ns = self.pid_namespace()
-        if not ns:
+        """Pids of every process of the bubble (as this node sees them): PID 1 and its
+        descendants, containers' processes included (their PID namespaces nest in the
+        bubble's, and their parents end at its PID 1)."""
+        parents: dict[int, int] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                status = Path(f"/proc/{entry.name}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("PPid:"):
+                    parents[int(entry.name)] = int(line.split()[1])
+                    break
+        if self.pid not in parents:
             return []
         out = []
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    if os.readlink(f"/proc/{entry.name}/ns/pid") == ns:
-                        out.append(int(entry.name))
-                except OSError:
-                    continue
-        return out
+        for pid in parents:
+            seen, current = 0, pid
+            while current and current != self.pid and seen < 256:
+                current, seen = parents.get(current, 0), seen + 1
+            if current == self.pid:
+                out.append(pid)
+        return sorted(out)
 
     async def end(self, wait: float = 15.0) -> None:
         """Kill PID 1 (and with it everything inside); return once they are all gone."""

@@ -154,7 +154,7 @@ def test_drill_while_production_serves_and_replication_goes_on(cluster: Testbed)
 def test_refusals_and_failing_checks_change_nothing(cluster: Testbed) -> None:
     tb = cluster
     before = node_state(tb, "n3")
-    code, _, err = drill(tb, "n1")
+    code, _, err = drill(tb, "n1", "--node", "n1")
     assert code == 2 and "svc1 is up on n1" in err, err
     code, _, err = drill(tb, "n3", "--node", "n9")
     assert code == 2 and "n9 is not a node of svc1" in err, err
@@ -194,7 +194,8 @@ def test_a_drill_asked_on_n1_runs_on_the_first_drpnode(cluster: Testbed) -> None
     code, report, err = drill(tb, "n1", "--check", "wget -qO- http://10.0.3.3/")
     assert code == 0, err
     assert report["node"] == "n3" and report["result"] == "pass", report
-    assert "runs on n3 (asked through its ferryd)" in err
+    listed = json.loads(ferry(tb, "n1", "svc1", "print", "drills", "-o", "json").stdout)
+    assert listed["drills"] == []  # n1 asked; n3 rehearsed and keeps the report
     code, _, err = drill(tb, "n1", "--node", "n2")  # the shared disk is n1's: nothing here
     assert code == 2 and "no replicated data has arrived on n2" in err, err
     code, report, err = drill(tb, "n1", "--check", "exit 4")
@@ -223,6 +224,48 @@ def test_a_drill_cut_short_by_kill_9_is_cleaned_at_restart(cluster: Testbed) -> 
     listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
     assert listed["drills"][0]["result"] == "fail"
     assert "cut short" in listed["drills"][0]["error"]
+
+
+def test_a_drill_whose_bubble_died_with_ferryd_is_cleaned_at_restart(cluster: Testbed) -> None:
+    """As after a reboot: ferryd and every process of the bubble gone, the clones on disk."""
+    tb = cluster
+    before = node_state(tb, "n3")
+    code, report, err = drill(tb, "n3", "--keep")
+    assert code == 0 and report["state"] == "kept", err
+    record = active(tb, "n3")
+    assert record is not None
+    ferryd = tb.state().node("n3").daemons["ferryd"]
+    os.kill(ferryd.pid, 9)
+    sh(tb, "n3", f"kill -9 {record['bubble_pid']}")
+    wait("ferryd and the bubble dead", lambda: not ferryd.alive(), 10)
+    assert node_state(tb, "n3")["drill_clones"] != "0"  # left on the disk
+    tb.stop_ferryd(["n3"])
+    tb.start_ferryd(["n3"])
+    wait("the leftovers gone", lambda: active(tb, "n3") is None, 30)
+    assert same_state(tb, "n3", before)
+
+
+def test_drill_schedule_runs_drills_on_the_drpnode(cluster: Testbed) -> None:
+    tb = cluster
+    done = ferry(tb, "n1", "svc1", "set", "--kw", "DEFAULT.drill_schedule=@1",
+                 "--kw", "DEFAULT.drill_check=wget -qO- http://10.0.3.3/")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    try:
+        shown = ferry(tb, "n3", "svc1", "print", "schedule", "-o", "json")
+        jobs = {job["job"]: job for job in json.loads(shown.stdout)}
+        assert jobs["drill"]["schedule"] == "@1" and jobs["drill"]["action"] == "drill"
+
+        def scheduled() -> bool:
+            listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
+            return any(r.get("requested_by") == "scheduler" and r.get("result") == "pass"
+                       for r in listed["drills"])  # fmt: skip
+
+        wait("a scheduled drill on n3", scheduled, 120)
+    finally:
+        done = ferry(tb, "n1", "svc1", "unset", "--kw", "DEFAULT.drill_schedule",
+                     "--kw", "DEFAULT.drill_check")  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    wait("no drill running", lambda: active(tb, "n3") is None, 120)
 
 
 def test_a_real_takeover_tears_a_kept_drill_down_and_works(cluster: Testbed) -> None:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from daemon.cli import client
+from daemon.cli.daemon_cmds import _age, _follow
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
 from daemon.cli.instance_cmds import _instances, _with_action_log, var_dir
 from daemon.config.store import config_dir, local_nodename
@@ -24,17 +25,6 @@ DRILL_TIME = 900.0  # the CLI follows a drill this long at most by default
 
 def _endpoint(args: argparse.Namespace) -> client.Endpoint:
     return client.endpoint(var_dir=str(var_dir(args)), server=args.server, token=args.token)
-
-
-def _age(seconds: Any) -> str:
-    if seconds is None:
-        return "never received"
-    seconds = float(seconds)
-    if seconds < 120:
-        return f"{seconds:.0f}s old"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f}m old"
-    return f"{seconds / 3600:.1f}h old"
 
 
 def preflight_text(facts: dict[str, Any], check: str) -> str:
@@ -150,8 +140,6 @@ def drill(args: argparse.Namespace, selector: str) -> int:
             return _refused(str(exc))
         raise ActionFailed(str(exc)) from None
     limit = args.time if args.time is not None else DRILL_TIME
-    from daemon.cli.daemon_cmds import _follow
-
     record = _follow(ep, accepted["action_id"], limit, quiet=args.output == "json")
     report = (record.get("result") or {}).get("drill")
     if report is None:  # a failed drill's action carries no result: its report is kept
@@ -226,8 +214,6 @@ def drill_stop(args: argparse.Namespace, selector: str) -> int:
         if 400 <= exc.status < 500:
             return _refused(str(exc))
         raise ActionFailed(str(exc)) from None
-    from daemon.cli.daemon_cmds import _follow
-
     record = _follow(ep, accepted["action_id"], args.time or 300.0, quiet=True)
     if record.get("state") != "succeeded":
         print(f"ferry: drill stop: {record.get('error')}", file=sys.stderr)

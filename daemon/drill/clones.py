@@ -23,6 +23,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from daemon.drill.bubble import Bubble
+from daemon.sync.btrfs.side import parse_subvolume_show
 from daemon.system.command import CommandError, run
 from daemon.system.mounts import Mount
 
@@ -100,15 +101,6 @@ def newest_received(entries: Sequence[tuple[str, bool, bool]]) -> str:
     return good[-1] if good else ""
 
 
-def _show_fields(text: str) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        key, sep, value = line.strip().partition(":")
-        if sep:
-            fields[key.strip()] = value.strip()
-    return fields
-
-
 def _nested(listing: str, parent: str) -> list[str]:
     """Paths (in the top level) of the subvolumes right below ``parent``, from
     ``btrfs subvolume list -o``."""
@@ -155,7 +147,7 @@ class Cloner:
             if name.startswith("."):
                 continue
             shown = await self._run("btrfs", "subvolume", "show", f"{snap_dir}/{name}", check=False)
-            fields = _show_fields(shown)
+            fields = parse_subvolume_show(shown)
             entries.append(
                 (
                     name,

@@ -7,7 +7,6 @@ and a real start on n3 afterwards works."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -19,27 +18,16 @@ from tests.integration.drill_ops import (
     node_state,
     same_state,
 )
-from tests.integration.ops import REPO, ferry, http_status, install, load_seed_images, sh, sync
+from tests.integration.ops import ferry, http_status, sh, sync, uc3_testbed
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
-CONFIG = (REPO / "conf.d" / "uc3-flex-drp" / "svc1.conf").read_text()
-NODES = ("n1", "n2", "n3")
-
 
 @pytest.fixture(scope="module")
 def uc3(testbed_session: Testbed) -> Iterator[Testbed]:
-    base = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
-    tb = Testbed(state_dir=f"{base}-d3", prefix=f"{testbed_session.prefix}d3-")
-    tb.up(shared=())
+    tb = uc3_testbed(testbed_session, "d3")
     try:
-        install(tb, NODES, "svc1", CONFIG)
-        for node in ("n1", "n2"):
-            load_seed_images(tb, node)
-            done = ferry(tb, node, "svc1", "start", "--local")
-            assert done.returncode == 0, done.stderr
-        assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
         sh(tb, "n2", "echo release-1 > /srv/svc1/data/release")
         code, reports = sync(tb, "n2", "all")
         assert code == 0, reports

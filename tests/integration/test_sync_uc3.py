@@ -5,43 +5,29 @@ n1, also running the service, refuses to send and says why."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
 
 from tests.integration.ops import (
     FERRY,
-    REPO,
     ferry,
-    install,
-    load_seed_images,
     sh,
     status,
     sync,
+    uc3_testbed,
     wait,
 )
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
-CONFIG = (REPO / "conf.d" / "uc3-flex-drp" / "svc1.conf").read_text()
-NODES = ("n1", "n2", "n3")
-
 
 @pytest.fixture(scope="module")
 def uc3(testbed_session: Testbed) -> Iterator[Testbed]:
     # A testbed of its own (no shared disk), beside the session's; a prefix of its own.
-    base = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
-    tb = Testbed(state_dir=f"{base}-uc3", prefix=f"{testbed_session.prefix}u3-")
-    tb.up(shared=())
+    tb = uc3_testbed(testbed_session, "uc3")
     try:
-        install(tb, NODES, "svc1", CONFIG)
-        for node in ("n1", "n2"):
-            load_seed_images(tb, node)
-            done = ferry(tb, node, "svc1", "start", "--local")
-            assert done.returncode == 0, done.stderr
-        assert ferry(tb, "n3", "svc1", "startstandby", "--local").returncode == 0
         yield tb
     finally:
         tb.down()

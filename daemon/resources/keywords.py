@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword
+from daemon.config.keywords import Inherit, Keyword
 
 GENERIC = (
     Keyword(
@@ -19,6 +19,7 @@ GENERIC = (
         c.BOOLEAN,
         default=False,
         scopable=True,
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "standby",
@@ -27,6 +28,7 @@ GENERIC = (
         default=False,
         scopable=True,
         example="standby@drpnodes = true",
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "monitor",
@@ -34,6 +36,7 @@ GENERIC = (
         c.BOOLEAN,
         default=False,
         scopable=True,
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "restart",
@@ -41,8 +44,15 @@ GENERIC = (
         c.INTEGER,
         default=0,
         scopable=True,
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
-    Keyword("tags", "Free words to select resources in actions.", c.LIST, default=[]),
+    Keyword(
+        "tags",
+        "Free words to select resources in actions.",
+        c.LIST,
+        default=[],
+        inherit=Inherit.SECTION_THEN_DEFAULT,
+    ),
     Keyword("subset", "Name of the subset this resource belongs to.", c.STRING),
     Keyword("comment", "Free text for the humans reading this file.", c.STRING),
 )

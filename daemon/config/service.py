@@ -21,6 +21,7 @@ from daemon.config.expressions import ExpressionError, Number
 from daemon.config.ini import Document, Entry
 from daemon.config.keywords import Inherit, Keyword, Manifest
 from daemon.config.scoping import SCOPE_WORDS, Membership, pick_scoped, split_key
+from daemon.resources.keywords import OPENSVC_HINTS
 from daemon.resources.registry import GROUPS
 from daemon.service.manifest import FLEX_KEYWORDS, IGNORED_KEYWORDS
 from daemon.service.manifest import MANIFEST as DEFAULT_MANIFEST
@@ -236,7 +237,7 @@ class ServiceConfig:
                 return self._accept_inherited(bound, entry, name, scope, inheriting)
         if keyword is None:
             known = bound.manifest.names()
-            hint = closest(name, known)
+            hint = closest(name, known) or OPENSVC_HINTS.get(name, "")
             if not hint and bound.group == "DEFAULT":
                 hint = _resource_keyword_hint(name)
             self._issue(

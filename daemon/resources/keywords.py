@@ -5,6 +5,12 @@ from __future__ import annotations
 from daemon.config import converters as c
 from daemon.config.keywords import Inherit, Keyword
 
+# OpenSVC resource keywords Ferry does not take, and what to write instead.
+OPENSVC_HINTS = {
+    "always_on": "OpenSVC's older spelling of standby: write standby = true, "
+    "scoped as needed (standby@drpnodes = true)",
+}
+
 GENERIC = (
     Keyword(
         "disable",

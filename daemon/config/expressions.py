@@ -41,6 +41,10 @@ _UNARY: dict[type[ast.unaryop], Callable[[Number], Number]] = {
     ast.UAdd: operator.pos,
 }
 _ALLOWED = "numbers, + - * / // % ** and parentheses"
+HINT = (
+    "$(...) is arithmetic, as in OpenSVC; for the shell's command substitution "
+    "write `command` (backquotes) or call a script"
+)
 
 
 class ExpressionError(ValueError):

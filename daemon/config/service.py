@@ -352,7 +352,7 @@ class ServiceConfig:
                             line=entry.line,
                             section=bound.name,
                             keyword=entry.key,
-                            hint=""
+                            hint=expressions.HINT
                             if isinstance(exc, ExpressionError)
                             else self._value_hint(keyword),
                         )
@@ -601,7 +601,7 @@ class ServiceConfig:
             message = str(exc)
             if expanded != entry.value:
                 message += f" (after references: {expanded!r})"
-            raise _Refused(message, "", where, entry) from None
+            raise _Refused(message, expressions.HINT, where, entry) from None
 
     def _expand(
         self, text: str, section: str, node: str, chain: list[str], unknown: list[str] | None

@@ -104,7 +104,9 @@ def test_expression_errors_are_located(value: str, message: str) -> None:
 def test_expression_in_an_integer_keyword_is_checked_at_load() -> None:
     svc = load(HEAD + "[app#0]\nrestart = $(1+)\n")
     assert [i.render() for i in svc.errors] == [
-        "svc1.conf:10 [app#0] restart: $(1+) is not an arithmetic expression"
+        "svc1.conf:10 [app#0] restart: $(1+) is not an arithmetic expression "
+        "($(...) is arithmetic, as in OpenSVC; for the shell's command substitution write "
+        "`command` (backquotes) or call a script)"
     ]
 
 

@@ -314,10 +314,16 @@ class ServiceConfig:
                 hint=f"write one '{name} =' for every node",
             )
             return False
-        previous = bound.variants.get(name, {}).get(scope)
-        if previous is not None:  # pragma: no cover - the parser refuses duplicate keys
+        if scope and scope not in SCOPE_WORDS and scope != scope.lower():
+            self._issue(
+                "node names are lower case",
+                line=entry.line,
+                section=bound.name,
+                keyword=entry.key,
+                hint=f"write {name}@{scope.lower()}",
+            )
             return False
-        self._add_variant(bound, name, scope, entry)
+        self._add_variant(bound, name, scope, entry)  # (the parser refuses duplicate keys)
         return True
 
     @staticmethod

@@ -301,6 +301,7 @@ def test_resource_keywords_inherit_from_default(
         ("monitor = maybe", "[fs#0]\ndev = /d\nmnt = /x\n", "svc1.conf:4 [DEFAULT] monitor: "),
         ("tags@n1 = a", "[fs#0]\ndev = /d\nmnt = /x\n", "[DEFAULT] tags@n1: this keyword cannot"),
         ("always_on = drpnodes", "[fs#0]\ndev = /d\nmnt = /x\n", "[DEFAULT] always_on: unknown"),
+        ("monitor@N2 = true", "[fs#0]\ndev = /d\nmnt = /x\n", "node names are lower case"),
     ],
 )
 def test_default_resource_keyword_errors(lines: str, text: str, message: str) -> None:

@@ -19,7 +19,7 @@ from daemon.config.store import (
     service_path,
     write_atomically,
 )
-from daemon.config.validate import has_errors, validate
+from daemon.config.validate import has_errors, keyword_errors, validate
 
 
 def _paths(args: argparse.Namespace, selector: str) -> list[Path]:
@@ -153,8 +153,12 @@ def get_keyword(args: argparse.Namespace, selector: str) -> int:
         raise UsageError("--eval takes a keyword without scope; use --impersonate NODE")
     if section not in svc.sections:
         raise ActionFailed(f"no section [{section}] in {svc.doc.path}")
-    if svc.keyword(section, key) is None and section != "env":
+    held = section == "DEFAULT" and key in svc.sections["DEFAULT"].variants
+    if svc.keyword(section, key) is None and section != "env" and not held:
         raise UsageError(f"{key!r} is not a keyword of [{section}] (see 'ferry doc')")
+    errors = keyword_errors(svc, section, key, context.nodename)
+    if errors:  # what validate refuses, get does not print either
+        raise ConfigError(errors)
     result = svc.value(section, key, context.nodename)
     if result is None:
         return EXIT_FAILED

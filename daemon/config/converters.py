@@ -19,6 +19,7 @@ class Converter:
     name: str
     convert: Callable[[str], Any]
     render: Callable[[Any], str] = str
+    numeric: bool = False  # a float from a $(...) expression is truncated first, as OpenSVC does
 
     def __call__(self, text: str) -> Any:
         return self.convert(text)
@@ -32,15 +33,17 @@ def _lower(text: str) -> str:
     return text.strip().lower()
 
 
-_TRUE = {"true", "yes", "1", "on"}
-_FALSE = {"false", "no", "0", "off"}
+# OpenSVC's words, exactly (utilities/converters convert_boolean): 'on' and 'off' are not
+# booleans there, and an empty value is false.
+TRUE_WORDS = ("true", "yes", "t", "y", "1")
+FALSE_WORDS = ("false", "no", "f", "n", "0", "0.0", "", "none", "[]", "{}")
 
 
 def _boolean(text: str) -> bool:
     word = text.strip().lower()
-    if word in _TRUE:
+    if word in TRUE_WORDS:
         return True
-    if word in _FALSE:
+    if word in FALSE_WORDS:
         return False
     raise ValueError(f"{text.strip()!r} is not a boolean (use true or false)")
 
@@ -117,7 +120,9 @@ def render_duration(seconds: Any) -> str:
 def duration(bare_unit: str = "s") -> Converter:
     """A duration converter; ``bare_unit`` says how a bare integer is read."""
     name = "duration" if bare_unit == "s" else "duration (bare number: minutes)"
-    return Converter(name, lambda text: parse_duration(text, bare_unit), render_duration)
+    return Converter(
+        name, lambda text: parse_duration(text, bare_unit), render_duration, numeric=True
+    )
 
 
 _SIZE_UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3, "t": 1024**4}
@@ -135,10 +140,10 @@ def _size(text: str) -> int:
 STRING = Converter("string", _string)
 LOWER = Converter("lower-case string", _lower)
 BOOLEAN = Converter("boolean", _boolean, _render_bool)
-INTEGER = Converter("integer", _integer)
+INTEGER = Converter("integer", _integer, numeric=True)
 LIST = Converter("list", _words, _render_words)
 SHELL_WORDS = Converter("shell words", _shell_words, _render_shell_words)
 NODE_LIST = Converter("node list", lambda text: [w.lower() for w in text.split()], _render_words)
 DURATION = duration("s")
 DURATION_MINUTES = duration("m")
-SIZE = Converter("size", _size)
+SIZE = Converter("size", _size, numeric=True)

@@ -37,6 +37,8 @@ def describe(manifest: Manifest, keyword: Keyword) -> str:
     facts.append("scopable" if keyword.scopable else "not scopable")
     if keyword.candidates:
         facts.append(f"candidates: {', '.join(keyword.candidates)}")
+    if keyword.also:
+        facts.append(f"also named: {', '.join(keyword.also)}")
     if keyword.aliases:
         facts.append(f"deprecated aliases: {', '.join(keyword.aliases)}")
     if keyword.inherit.value != "section":
@@ -55,7 +57,8 @@ def lookup(query: str) -> list[tuple[Manifest, Keyword]]:
         for keyword in manifest.keywords:
             full = f"{manifest.label}.{keyword.name}"
             short = f"{manifest.group}.{keyword.name}"
-            if query in (keyword.name, full, short, manifest.label, manifest.group):
+            names = (keyword.name, *keyword.also, full, short, manifest.label, manifest.group)
+            if query in names:
                 found.append((manifest, keyword))
     return found
 
@@ -85,6 +88,8 @@ def _table(manifest: Manifest, node_file: bool) -> list[str]:
         extra = []
         if kw.candidates:
             extra.append("one of: " + ", ".join(f"`{c}`" for c in kw.candidates))
+        if kw.also:
+            extra.append("also named: " + ", ".join(f"`{a}`" for a in kw.also))
         if kw.aliases:
             extra.append("deprecated: " + ", ".join(f"`{a}`" for a in kw.aliases))
         if kw.inherit.value != "section":

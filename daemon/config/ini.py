@@ -1,8 +1,9 @@
 """INI documents that remember where every value came from, and edit in place.
 
-Sections are ``[name]``; entries are ``key = value``; an indented line after an
-entry continues its value; lines whose first non-blank character is ``#`` or
-``;`` are comments. ``#`` inside a value is literal (``netns = container#0``).
+Sections are ``[name]``; entries are ``key = value`` or ``key: value`` (the
+first ``=`` or ``:`` of the line ends the key, as OpenSVC's parser reads it); an
+indented line after an entry continues its value; lines whose first non-blank
+character is ``#`` or ``;`` are comments. ``#`` inside a value is literal (``netns = container#0``).
 Edits (set, unset) change only the lines of the entry concerned, so comments
 and order survive.
 """
@@ -17,7 +18,9 @@ from daemon.config.errors import ConfigError, ConfigIssue
 
 MAX_BYTES = 1024 * 1024
 _SECTION_RE = re.compile(r"^\[(?P<name>[^\[\]]*)\]\s*$")
-_KEY_RE = re.compile(r"^(?P<key>[^=\s\[][^=]*?)\s*=\s?(?P<value>.*)$")
+# The key ends at the first '=' or ':' of the line, as in Python's configparser (and so
+# OpenSVC's): 'src = svc1:data' is src, 'src: svc1=data' is src too.
+_KEY_RE = re.compile(r"^(?P<key>[^=:\s\[][^=:]*?)\s*[=:]\s?(?P<value>.*)$")
 
 
 @dataclass

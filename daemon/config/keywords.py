@@ -38,6 +38,7 @@ class Keyword:
     scopable: bool = False
     candidates: tuple[str, ...] = ()
     aliases: tuple[str, ...] = ()  # deprecated spellings, loaded with a notice
+    also: tuple[str, ...] = ()  # other names, as good as the first (OpenSVC's spelling)
     inherit: Inherit = Inherit.SECTION
     default_keyword: str = ""  # name in [DEFAULT] when it differs (schedule -> sync_schedule)
     example: str = ""
@@ -90,6 +91,9 @@ class Manifest:
         """Find a keyword by name or deprecated alias; the bool says 'alias used'."""
         for kw in self.keywords:
             if kw.name == name:
+                return kw, False
+        for kw in self.keywords:
+            if name in kw.also:
                 return kw, False
         for kw in self.keywords:
             if name in kw.aliases:

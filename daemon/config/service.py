@@ -15,19 +15,40 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from daemon.config import expressions, references
 from daemon.config.errors import ConfigError, ConfigIssue, Severity, closest
+from daemon.config.expressions import ExpressionError, Number
 from daemon.config.ini import Document, Entry
 from daemon.config.keywords import Inherit, Keyword, Manifest
 from daemon.config.scoping import SCOPE_WORDS, Membership, pick_scoped, split_key
+from daemon.resources.keywords import OPENSVC_HINTS
 from daemon.resources.registry import GROUPS
-from daemon.service.manifest import FLEX_KEYWORDS
+from daemon.service.manifest import FLEX_KEYWORDS, IGNORED_KEYWORDS
 from daemon.service.manifest import MANIFEST as DEFAULT_MANIFEST
 
 MAX_REFERENCE_DEPTH = 20
 _REFERENCE_RE = re.compile(r"(?<!\$)\{([^{}\s]+)\}")
 _INDEX_RE = re.compile(r"^(?P<ref>.+)\[(?P<index>-?\d+)\]$")
 _RID_RE = re.compile(r"^(?P<group>[a-z][a-z0-9_]*)#(?P<name>[A-Za-z0-9_.:-]+)$")
-WELL_KNOWN = ("nodename", "svcname", "name", "rid", "clustername", "nodes", "drpnodes", "var")
+WELL_KNOWN = (
+    "nodename",
+    "short_nodename",
+    "svcname",
+    "name",
+    "short_name",
+    "short_svcname",
+    "path",
+    "svcpath",
+    "namespace",
+    "kind",
+    "rid",
+    "rindex",
+    "clustername",
+    "nodes",
+    "drpnodes",
+    "var",
+    "private_var",
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +79,19 @@ class BoundSection:
 class _Loop(Exception):
     def __init__(self, chain: list[str]) -> None:
         self.chain = chain
+
+
+class _Refused(Exception):
+    """A value that cannot be evaluated: an expression, an unsupported reference.
+
+    ``where`` and ``entry`` locate the value at fault when it is not the one evaluated
+    (a referenced keyword's); empty, the evaluated entry is at fault.
+    """
+
+    def __init__(
+        self, message: str, hint: str = "", where: str = "", entry: Entry | None = None
+    ) -> None:
+        self.message, self.hint, self.where, self.entry = message, hint, where, entry
 
 
 class ServiceConfig:
@@ -112,10 +146,11 @@ class ServiceConfig:
             )
         for section in self.doc.sections.values():
             bound = self._bind_section(section.name, section.line)
-            if bound is None:
-                continue
-            self.sections[section.name] = bound
-            for entry in section.entries.values():
+            if bound is not None:
+                self.sections[section.name] = bound
+        # Entries after every section: [DEFAULT] may hold keywords of the resources below it.
+        for bound in self.sections.values():
+            for entry in self.doc.sections[bound.name].entries.values():
                 self._bind_entry(bound, entry)
         self._check_values()
         self._infer_topology()
@@ -186,9 +221,23 @@ class ServiceConfig:
             self._add_variant(bound, name, scope, entry)
             return True
         keyword, is_alias = bound.manifest.resolve(name)
+        if keyword is None and bound.group == "DEFAULT":
+            if name in IGNORED_KEYWORDS:
+                self._issue(
+                    "an OpenSVC keyword Ferry ignores, as OpenSVC v2 does",
+                    line=entry.line,
+                    section=bound.name,
+                    keyword=entry.key,
+                    hint=IGNORED_KEYWORDS[name],
+                    severity=Severity.NOTICE,
+                )
+                return True
+            inheriting = self.inheriting(name)
+            if inheriting:
+                return self._accept_inherited(bound, entry, name, scope, inheriting)
         if keyword is None:
             known = bound.manifest.names()
-            hint = closest(name, known)
+            hint = closest(name, known) or OPENSVC_HINTS.get(name, "")
             if not hint and bound.group == "DEFAULT":
                 hint = _resource_keyword_hint(name)
             self._issue(
@@ -241,6 +290,42 @@ class ServiceConfig:
         self._add_variant(bound, keyword.name, scope, entry)
         return True
 
+    def inheriting(self, name: str) -> list[Keyword]:
+        """The resource keywords of this file named name that fall back to ``[DEFAULT]``."""
+        found: list[Keyword] = []
+        for bound in self.sections.values():
+            if not bound.is_resource or bound.manifest is None:
+                continue
+            keyword = bound.manifest.by_name().get(name)
+            if keyword is not None and keyword.inherit is not Inherit.SECTION:
+                found.append(keyword)
+        return found
+
+    def _accept_inherited(
+        self, bound: BoundSection, entry: Entry, name: str, scope: str, inheriting: list[Keyword]
+    ) -> bool:
+        """A resource keyword set in [DEFAULT] for the resources that inherit it (OpenSVC)."""
+        if scope and not any(k.scopable for k in inheriting):
+            self._issue(
+                "this keyword cannot be scoped",
+                line=entry.line,
+                section=bound.name,
+                keyword=entry.key,
+                hint=f"write one '{name} =' for every node",
+            )
+            return False
+        if scope and scope not in SCOPE_WORDS and scope != scope.lower():
+            self._issue(
+                "node names are lower case",
+                line=entry.line,
+                section=bound.name,
+                keyword=entry.key,
+                hint=f"write {name}@{scope.lower()}",
+            )
+            return False
+        self._add_variant(bound, name, scope, entry)  # (the parser refuses duplicate keys)
+        return True
+
     @staticmethod
     def _add_variant(bound: BoundSection, name: str, scope: str, entry: Entry) -> None:
         bound.variants.setdefault(name, {})[scope] = entry
@@ -258,19 +343,24 @@ class ServiceConfig:
             if bound.manifest is None:
                 continue
             for name, variants in bound.variants.items():
-                keyword = bound.manifest.by_name()[name]
+                keyword = bound.manifest.by_name().get(name)
+                if keyword is None:  # a resource keyword held by [DEFAULT]: checked per resource
+                    continue
                 for entry in variants.values():
                     if _REFERENCE_RE.search(entry.value):
                         continue
                     try:
-                        keyword.convert(entry.value)
+                        text, whole = expressions.substitute(entry.value)
+                        convert(keyword, text, whole)
                     except ValueError as exc:
                         self._issue(
                             str(exc),
                             line=entry.line,
                             section=bound.name,
                             keyword=entry.key,
-                            hint=self._value_hint(keyword),
+                            hint=expressions.HINT
+                            if isinstance(exc, ExpressionError)
+                            else self._value_hint(keyword),
                         )
 
     @staticmethod
@@ -382,7 +472,7 @@ class ServiceConfig:
 
     def value(self, section: str, name: str, node: str) -> Any:
         """The converted value of ``section.name`` for node (its default when unset)."""
-        text = self.text(section, name, node)
+        text, whole = self._evaluate(section, name, node, None)
         keyword = self.keyword(section, name)
         if keyword is None:
             return text
@@ -390,7 +480,7 @@ class ServiceConfig:
             return self._default(section, keyword)
         found = self.find_entry(section, name, node)
         try:
-            converted = keyword.convert(text)
+            converted = convert(keyword, text, whole)
         except ValueError as exc:
             entry = found[1] if found else None
             raise ConfigError(
@@ -415,13 +505,38 @@ class ServiceConfig:
     def text(
         self, section: str, name: str, node: str, unknown: list[str] | None = None
     ) -> str | None:
-        """The expanded text of ``section.name`` for node, or None when unset."""
+        """The evaluated text of ``section.name`` for node (references, then ``$(...)``
+        expressions), or None when unset."""
+        return self._evaluate(section, name, node, unknown)[0]
+
+    def _evaluate(
+        self, section: str, name: str, node: str, unknown: list[str] | None
+    ) -> tuple[str | None, Number | None]:
+        """The text of ``section.name`` for node and, when it was one ``$(...)`` and
+        nothing else, the expression's typed value."""
         found = self.find_entry(section, name, node)
         if found is None:
-            return None
+            return None, None
         where, entry = found
         try:
-            return self._expand(entry.value, section, node, [f"{where}.{entry.key}"], unknown)
+            return self._resolve(where, entry, section, node, [f"{where}.{entry.key}"], unknown)
+        except _Refused as refused:
+            at_where, at_entry = (
+                (refused.where, refused.entry) if refused.entry is not None else (where, entry)
+            )
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        refused.message,
+                        file=self.doc.path,
+                        line=at_entry.line,
+                        section=at_where,
+                        keyword=at_entry.key,
+                        node=node,
+                        hint=refused.hint,
+                    )
+                ]
+            ) from None
         except _Loop as loop:
             raise ConfigError(
                 [
@@ -469,6 +584,31 @@ class ServiceConfig:
 
     # --------------------------------------------------------------- references
 
+    def _resolve(
+        self,
+        where: str,
+        entry: Entry,
+        section: str,
+        node: str,
+        chain: list[str],
+        unknown: list[str] | None,
+    ) -> tuple[str, Number | None]:
+        """An entry's value with its references expanded, then its expressions evaluated
+        (OpenSVC's order: ``/srv/$({env.n}/4)`` works)."""
+        try:
+            expanded = self._expand(entry.value, section, node, chain, unknown)
+        except _Refused as refused:
+            if refused.entry is None:  # the innermost value holding the reference is at fault
+                refused.where, refused.entry = where, entry
+            raise
+        try:
+            return expressions.substitute(expanded)
+        except ExpressionError as exc:
+            message = str(exc)
+            if expanded != entry.value:
+                message += f" (after references: {expanded!r})"
+            raise _Refused(message, expressions.HINT, where, entry) from None
+
     def _expand(
         self, text: str, section: str, node: str, chain: list[str], unknown: list[str] | None
     ) -> str:
@@ -500,6 +640,14 @@ class ServiceConfig:
             words = value.split()
             index = int(indexed.group("index"))
             return words[index] if -len(words) <= index < len(words) else None
+        modified = references.split_modifier(ref)
+        if modified is not None:
+            modifier, inner = modified
+            value = self._reference(inner, section, node, chain, unknown)
+            return None if value is None else modifier(value)
+        refusal = references.refusal(ref)
+        if refusal is not None:
+            raise _Refused(f"{{{ref}}} is an OpenSVC reference Ferry does not support", refusal)
         well_known = self._well_known(ref, section, node)
         if well_known is not None:
             return well_known
@@ -516,15 +664,25 @@ class ServiceConfig:
 
     def _well_known(self, ref: str, section: str, node: str) -> str | None:
         members = self._members or Membership()
+        var = f"{self.context.var_dir}/services/{self.name}"
         table = {
             "nodename": node,
+            "short_nodename": node.split(".")[0],
             "svcname": self.name,
             "name": self.name,
+            "short_name": self.name.split(".")[0],
+            "short_svcname": self.name.split(".")[0],
+            "path": self.name,  # every Ferry service is in OpenSVC's root namespace
+            "svcpath": self.name,
+            "namespace": "root",
+            "kind": "svc",
             "rid": section,
+            "rindex": section.split("#")[-1],
             "clustername": self.context.clustername,
             "nodes": " ".join(members.nodes),
             "drpnodes": " ".join(members.drpnodes),
-            "var": f"{self.context.var_dir}/services/{self.name}",
+            "var": var,  # SPEC 2.4: the service's state dir (OpenSVC's {private_var})
+            "private_var": var,
         }
         if ref in ("nodes", "drpnodes") and self._bootstrapping:
             return None  # resolved as keywords, so that loops are seen
@@ -537,8 +695,8 @@ class ServiceConfig:
         if bound is None:
             return None
         keyword = bound.manifest.by_name().get(name) if bound.manifest else None
-        if bound.manifest is not None and keyword is None:
-            return None
+        if bound.manifest is not None and keyword is None and name not in bound.variants:
+            return None  # (a [DEFAULT] entry held for the resources is referencable)
         found = self.find_entry(section, name, node)
         if found is None:
             if keyword is None:
@@ -549,7 +707,16 @@ class ServiceConfig:
         link = f"{where}.{entry.key}"
         if link in chain:
             raise _Loop([*chain, link])
-        return self._expand(entry.value, section, node, [*chain, link], unknown)
+        return self._resolve(where, entry, section, node, [*chain, link], unknown)[0]
+
+
+def convert(keyword: Keyword, text: str, whole: Number | None = None) -> Any:
+    """Convert a keyword's evaluated text; whole is the value of a text that was one
+    ``$(...)``: a float given to a numeric keyword is truncated first, as OpenSVC does
+    (``restart = $(10/4)`` is 2)."""
+    if isinstance(whole, float) and keyword.converter.numeric:
+        text = str(int(whole))
+    return keyword.convert(text)
 
 
 def _resource_keyword_hint(name: str) -> str:

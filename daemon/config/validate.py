@@ -10,7 +10,7 @@ from typing import Any
 
 from daemon.config.errors import ConfigError, ConfigIssue, Severity
 from daemon.config.ini import Entry
-from daemon.config.scoping import SCOPE_WORDS
+from daemon.config.scoping import SCOPE_WORDS, split_key
 from daemon.config.service import BoundSection, ServiceConfig
 
 
@@ -23,6 +23,24 @@ def validate(svc: ServiceConfig) -> list[ConfigIssue]:
     issues += _check_targets(svc)
     issues += _check_flex_primary(svc)
     return _unique_sorted(issues)
+
+
+def keyword_errors(svc: ServiceConfig, section: str, name: str, node: str) -> list[ConfigIssue]:
+    """The errors validate reports on ``section.name`` (or on the entry it takes its value
+    from, [DEFAULT]'s for an inherited keyword): what ``get --eval`` must not print past."""
+    found = svc.find_entry(section, name, node)
+    places = {(section, name)}
+    if found is not None:
+        places.add((found[0], split_key(found[1].key)[0]))
+    # This node's checks, not validate()'s list: that one keeps one node's copy of a problem.
+    issues = list(svc.issues) + _check_membership(svc) + _check_node(svc, node)
+    return [
+        issue
+        for issue in _unique_sorted(issues)
+        if issue.severity is Severity.ERROR
+        and (issue.section, split_key(issue.keyword)[0]) in places
+        and issue.node in ("", node)
+    ]
 
 
 def has_errors(issues: list[ConfigIssue]) -> bool:
@@ -143,7 +161,8 @@ def _check_node(svc: ServiceConfig, node: str) -> list[ConfigIssue]:
                         section=found[0],
                         keyword=entry.key,
                         node=node,
-                        hint="known: {nodename} {svcname} {rid} {var} {kw} {section.kw} {env.key}",
+                        hint="known: {nodename} {svcname} {rid} {var} {kw} {section.kw} "
+                        "{env.key}; OpenSVC's: docs/opensvc-compat.md",
                     )
                 )
             if (

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword
+from daemon.config.keywords import Inherit, Keyword
+
+# OpenSVC resource keywords Ferry does not take, and what to write instead.
+OPENSVC_HINTS = {
+    "always_on": "OpenSVC's older spelling of standby: write standby = true, "
+    "scoped as needed (standby@drpnodes = true)",
+}
 
 GENERIC = (
     Keyword(
@@ -19,6 +25,7 @@ GENERIC = (
         c.BOOLEAN,
         default=False,
         scopable=True,
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "standby",
@@ -27,6 +34,7 @@ GENERIC = (
         default=False,
         scopable=True,
         example="standby@drpnodes = true",
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "monitor",
@@ -34,6 +42,7 @@ GENERIC = (
         c.BOOLEAN,
         default=False,
         scopable=True,
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "restart",
@@ -41,8 +50,15 @@ GENERIC = (
         c.INTEGER,
         default=0,
         scopable=True,
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
-    Keyword("tags", "Free words to select resources in actions.", c.LIST, default=[]),
+    Keyword(
+        "tags",
+        "Free words to select resources in actions.",
+        c.LIST,
+        default=[],
+        inherit=Inherit.SECTION_THEN_DEFAULT,
+    ),
     Keyword("subset", "Name of the subset this resource belongs to.", c.STRING),
     Keyword("comment", "Free text for the humans reading this file.", c.STRING),
 )

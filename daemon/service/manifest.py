@@ -13,6 +13,14 @@ MONITOR_ACTIONS = ("none", "freezestop", "switch", "reboot", "crash")
 # Keywords whose presence makes a service without 'topology' a flex service.
 FLEX_KEYWORDS = ("flex_primary", "drp_flex_primary", "flex_min", "flex_max", "flex_target")
 
+# OpenSVC keywords of [DEFAULT] that OpenSVC loads with a warning and then ignores: Ferry
+# loads them with a notice saying what replaced them, and ignores them too.
+IGNORED_KEYWORDS = {
+    "svcname": "the service is named after its file",
+    "mode": "OpenSVC v2 dropped it (its only value was 'hosted')",
+    "autostart_node": "write 'orchestrate = start': the service starts on the first of nodes",
+}
+
 MANIFEST = Manifest(
     group="DEFAULT",
     type="",
@@ -97,13 +105,14 @@ MANIFEST = Manifest(
             "docker_data_dir",
             "Data root of the service's private Docker engine (on a service filesystem).",
             scopable=True,
+            also=("container_data_dir",),
             example="docker_data_dir = /srv/svc1/docker",
         ),
         Keyword(
             "sync_max_delay",
             "Default maximum age of replicated data (bare number: minutes).",
             c.DURATION_MINUTES,
-            default=86400,
+            default=97200,
             scopable=True,
         ),
         Keyword(
@@ -143,7 +152,7 @@ MANIFEST = Manifest(
             "priority",
             "Lower starts first when several services compete.",
             c.INTEGER,
-            default=50,
+            default=100,
         ),
         Keyword(
             "disable",

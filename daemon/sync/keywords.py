@@ -18,6 +18,7 @@ SYNC_COMMON = merge(
             c.BOOLEAN,
             default=True,
             scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
         ),
         Keyword(
             "target",
@@ -26,6 +27,7 @@ SYNC_COMMON = merge(
             default=["nodes", "drpnodes"],
             candidates=("nodes", "drpnodes"),
             example="target = drpnodes",
+            inherit=Inherit.SECTION_THEN_DEFAULT,
         ),
         Keyword(
             "schedule",
@@ -41,7 +43,7 @@ SYNC_COMMON = merge(
             "Maximum age of the replicated data before the status turns down "
             "(bare number: minutes).",
             c.DURATION_MINUTES,
-            default=86400,
+            default=97200,
             scopable=True,
             inherit=Inherit.SECTION_THEN_DEFAULT,
             example="sync_max_delay = 1d3h",

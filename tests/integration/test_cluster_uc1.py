@@ -112,7 +112,7 @@ def test_failover_switch_and_takeover(cluster: Testbed) -> None:
     done = ferry(
         tb, "n1", "svc1", "set",
         "--kw", f"app#lw.start=touch {lw}",
-        "--kw", f"app#lw.stop=rm -f {lw}; echo {{nodename}} $(date +%s%N) > /srv/svc1/data/lw",
+        "--kw", f"app#lw.stop=rm -f {lw}; echo {{nodename}} `date +%s%N` > /srv/svc1/data/lw",
         "--kw", f"app#lw.check=test -f {lw}",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr

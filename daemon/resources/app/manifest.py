@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword, Manifest, merge
+from daemon.config.keywords import Inherit, Keyword, Manifest, merge
 from daemon.resources.keywords import GENERIC, driver_type
 
 MANIFEST = Manifest(
@@ -18,13 +18,25 @@ MANIFEST = Manifest(
                 "script",
                 "A script called with start, stop or status when the matching keyword is unset.",
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
-            Keyword("start", "Command that starts the application.", scopable=True),
-            Keyword("stop", "Command that stops the application.", scopable=True),
+            Keyword(
+                "start",
+                "Command that starts the application.",
+                scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
+            ),
+            Keyword(
+                "stop",
+                "Command that stops the application.",
+                scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
+            ),
             Keyword(
                 "check",
                 "Command whose exit code tells the status: 0 up, anything else down.",
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "timeout",
@@ -32,6 +44,7 @@ MANIFEST = Manifest(
                 c.DURATION,
                 default=120,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "check_timeout",
@@ -39,8 +52,14 @@ MANIFEST = Manifest(
                 c.DURATION,
                 default=30,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
-            Keyword("cwd", "Working directory of the commands.", scopable=True),
+            Keyword(
+                "cwd",
+                "Working directory of the commands.",
+                scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
+            ),
         ),
     ),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword, Manifest, merge
+from daemon.config.keywords import Inherit, Keyword, Manifest, merge
 from daemon.resources.keywords import GENERIC, driver_type
 
 TYPES = ("docker",)
@@ -22,12 +22,14 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="image = opensvc/nginx:build5",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "name",
                 "The container name.",
                 scopable=True,
                 default_text="<svcname>.<group>.<name>, e.g. svc1.container.0",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "rm",
@@ -35,24 +37,28 @@ MANIFEST = Manifest(
                 c.BOOLEAN,
                 default=False,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "netns",
                 "Network namespace: container#N to share that container's, host, or none.",
                 scopable=True,
                 example="netns = container#0",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "command",
                 "Arguments given to the image's entrypoint (shell words).",
                 c.SHELL_WORDS,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "entrypoint",
                 "Replaces the image's entrypoint (shell words).",
                 c.SHELL_WORDS,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "environment",
@@ -60,6 +66,7 @@ MANIFEST = Manifest(
                 c.SHELL_WORDS,
                 scopable=True,
                 example="environment = LANG=C MODE=prod",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "volume_mounts",
@@ -67,14 +74,21 @@ MANIFEST = Manifest(
                 c.LIST,
                 scopable=True,
                 example="volume_mounts = /srv/{svcname}/data:/data",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
-            Keyword("hostname", "The container's hostname.", scopable=True),
+            Keyword(
+                "hostname",
+                "The container's hostname.",
+                scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
+            ),
             Keyword(
                 "privileged",
                 "Run the container privileged.",
                 c.BOOLEAN,
                 default=False,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "start_timeout",
@@ -82,6 +96,7 @@ MANIFEST = Manifest(
                 c.DURATION,
                 default=60,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "stop_timeout",
@@ -89,6 +104,7 @@ MANIFEST = Manifest(
                 c.DURATION,
                 default=10,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
         ),
     ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword, Manifest, merge
+from daemon.config.keywords import Inherit, Keyword, Manifest, merge
 from daemon.resources.keywords import GENERIC
 
 MANIFEST = Manifest(
@@ -19,6 +19,7 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="dev@nodes = /dev/mapper/svc1.d0",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "mnt",
@@ -26,12 +27,14 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="mnt = /srv/{svcname}/data",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "mnt_opt",
                 "Mount options, as given to mount -o.",
                 scopable=True,
                 example="mnt_opt = defaults,subvol=data",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "type",

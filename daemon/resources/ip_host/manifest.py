@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from daemon.config.keywords import Keyword, Manifest, merge
+from daemon.config.keywords import Inherit, Keyword, Manifest, merge
 from daemon.resources.keywords import GENERIC, driver_type
 
 ADDRESS_KEYWORDS = (
@@ -12,6 +12,7 @@ ADDRESS_KEYWORDS = (
         required=True,
         scopable=True,
         example="ipdev = eth0",
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "ipname",
@@ -19,12 +20,14 @@ ADDRESS_KEYWORDS = (
         required=True,
         scopable=True,
         example="ipname@n1 = 10.0.3.3",
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
     Keyword(
         "netmask",
         "Netmask, dotted (255.255.255.0) or as a prefix length (24).",
         scopable=True,
         default="24",
+        inherit=Inherit.SECTION_THEN_DEFAULT,
     ),
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword, Manifest, merge
+from daemon.config.keywords import Inherit, Keyword, Manifest, merge
 from daemon.resources.ip_host.manifest import ADDRESS_KEYWORDS
 from daemon.resources.keywords import GENERIC, driver_type
 
@@ -24,6 +24,7 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="netns = container#0",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "mode",
@@ -38,12 +39,14 @@ MANIFEST = Manifest(
                 "Default gateway set inside the namespace.",
                 scopable=True,
                 example="gateway = 10.0.3.1",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "nsdev",
                 "The interface name inside the namespace.",
                 scopable=True,
                 default="eth0",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
         ),
     ),

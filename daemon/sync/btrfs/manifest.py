@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword, Manifest, merge
+from daemon.config.keywords import Inherit, Keyword, Manifest, merge
 from daemon.sync.keywords import SYNC_COMMON
 
 MANIFEST = Manifest(
@@ -19,6 +19,7 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="src = svc1:data",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "dst",
@@ -26,6 +27,7 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="dst = svc1:data",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "recursive",
@@ -33,6 +35,7 @@ MANIFEST = Manifest(
                 c.BOOLEAN,
                 default=False,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
         ),
     ),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from daemon.config import converters as c
-from daemon.config.keywords import Keyword, Manifest, merge
+from daemon.config.keywords import Inherit, Keyword, Manifest, merge
 from daemon.sync.keywords import SYNC_COMMON
 
 MANIFEST = Manifest(
@@ -20,6 +20,7 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="src = /srv/{svcname}/data/",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "dst",
@@ -27,12 +28,14 @@ MANIFEST = Manifest(
                 required=True,
                 scopable=True,
                 example="dst = /srv/{svcname}/data",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "dstfs",
                 "The target must have this path mounted as its own filesystem, else it is skipped.",
                 scopable=True,
                 example="dstfs = /srv/{svcname}/data",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "options",
@@ -41,6 +44,7 @@ MANIFEST = Manifest(
                 default=[],
                 scopable=True,
                 example="options = --exclude=/srv/svc1/data/logs/*",
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "reset_options",
@@ -48,12 +52,14 @@ MANIFEST = Manifest(
                 c.BOOLEAN,
                 default=False,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
             Keyword(
                 "bwlimit",
                 "Bandwidth limit in KiB per second (rsync --bwlimit).",
                 c.INTEGER,
                 scopable=True,
+                inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
         ),
     ),

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, failover, scheduler, sync
+from bench import api, failover, hostile, scheduler, sync
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **sync.BENCHMARKS,
     **api.BENCHMARKS,
     **scheduler.BENCHMARKS,
     **failover.BENCHMARKS,
+    **hostile.BENCHMARKS,
 }
 
 

@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.config.ini import MAX_BYTES
 
-SERVICE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
-NODE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+NODE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 RID_PATTERN = r"^[a-z][a-z0-9_]*#[A-Za-z0-9_.:-]+$"
 ACTION_ID_PATTERN = r"^[0-9a-f]{32}$"
 
@@ -100,6 +99,7 @@ class NodeStatus(_Response):
     actions: ActionCounts
     services: int
     event_subscribers: int
+    config_dir: str = Field(description="Where the daemon reads and installs configurations.")
 
 
 class ClusterNode(_Response):

@@ -175,7 +175,14 @@ class ServiceList(_Response):
 class ConfigText(_Request):
     """A whole service configuration file."""
 
-    text: str = Field(max_length=MAX_BYTES)
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_BYTES,
+        pattern=r"\S",
+        description="An INI service configuration. An empty or blank text is no configuration "
+        "(422); a text with configuration errors is reported (validate) or refused (422); more "
+        "than 1000 sections or 20000 lines is refused (413).",
+    )
 
 
 class ConfigView(_Response):

@@ -65,13 +65,15 @@ def _error_lines(proc: Ferryd) -> list[str]:
 def _raw(proc: Ferryd, data: bytes) -> bytes:
     """Send raw bytes over TLS; everything the daemon answers until it closes."""
     ctx = ssl.create_default_context(cafile=_ca(proc))
-    with socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock:
-        with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-            tls.sendall(data)
-            out = b""
-            while chunk := tls.recv(65536):
-                out += chunk
-            return out
+    with (
+        socket.create_connection(("127.0.0.1", proc.port), timeout=10) as sock,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(data)
+        out = b""
+        while chunk := tls.recv(65536):
+            out += chunk
+        return out
 
 
 # ---------------------------------------------------------------------------- 1. CPU on the loop
@@ -165,21 +167,23 @@ def test_a_slow_body_is_cut_off(live: Ferryd) -> None:
     ctx = ssl.create_default_context(cafile=_ca(live))
     started = time.monotonic()
     answer = b""
-    with socket.create_connection(("127.0.0.1", live.port), timeout=20) as sock:
-        with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-            tls.sendall(head + b'{"text": "')
-            tls.settimeout(0.5)
-            for _ in range(40):  # one byte every half second: 2 bytes/s < body_min_rate
-                try:
-                    tls.sendall(b"x")
-                    chunk = tls.recv(65536)
-                    answer += chunk
-                    if not chunk or b"}" in chunk:
-                        break
-                except TimeoutError:
-                    continue
-                except (ConnectionError, ssl.SSLError):
+    with (
+        socket.create_connection(("127.0.0.1", live.port), timeout=20) as sock,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(head + b'{"text": "')
+        tls.settimeout(0.5)
+        for _ in range(40):  # one byte every half second: 2 bytes/s < body_min_rate
+            try:
+                tls.sendall(b"x")
+                chunk = tls.recv(65536)
+                answer += chunk
+                if not chunk or b"}" in chunk:
                     break
+            except TimeoutError:
+                continue
+            except (ConnectionError, ssl.SSLError):
+                break
     assert time.monotonic() - started < 8
     assert answer.startswith(b"HTTP/1.1 408"), answer
     assert b"body_min_rate" in answer
@@ -300,16 +304,18 @@ def test_client_mistakes_are_json_4xx_without_tracebacks(live: Ferryd) -> None:
         assert "error" in json.loads(body)
     # A client that drops in the middle of its body.
     ctx = ssl.create_default_context(cafile=_ca(live))
-    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
-        with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-            tls.sendall(
-                (
-                    "POST /api/services/x/config/validate HTTP/1.1\r\nHost: x\r\n"
-                    f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n"
-                    '{"text": "'
-                ).encode()
-            )
-            time.sleep(0.3)
+    with (
+        socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(
+            (
+                "POST /api/services/x/config/validate HTTP/1.1\r\nHost: x\r\n"
+                f"Authorization: Bearer {token}\r\nContent-Length: 5000\r\n\r\n"
+                '{"text": "'
+            ).encode()
+        )
+        time.sleep(0.3)
     time.sleep(0.5)
     metrics = _get(live, "/metrics", token).text
     assert not [m for m in metrics.splitlines() if 'code="500"' in m], metrics
@@ -345,10 +351,14 @@ def test_tls12_offers_aead_suites_only(live: Ferryd, cipher: str) -> None:
     ctx = ssl.create_default_context(cafile=_ca(live))
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(cipher)
-    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
-        with pytest.raises(ssl.SSLError):
-            ctx.wrap_socket(sock, server_hostname="127.0.0.1")
+    with (
+        socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock,
+        pytest.raises(ssl.SSLError),
+    ):
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1")
     ctx.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
-    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
-        with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
-            assert tls.cipher()[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"
+    with (
+        socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock,
+        ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls,
+    ):
+        assert tls.cipher()[0] == "ECDHE-ECDSA-AES128-GCM-SHA256"

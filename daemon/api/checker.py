@@ -2,8 +2,7 @@
 
 Parsing and validating a 1 MiB text is pure Python: in a thread it would still hold the
 GIL and stall heartbeats and every other request, so it runs in worker processes
-(``check_workers``, niced, started lazily from a fork server preloaded with the config
-engine). At most ``check_workers + check_queue`` checks are in flight; past it a check is
+(``check_workers``, niced, spawned lazily in a thread). At most ``check_workers + check_queue`` checks are in flight; past it a check is
 refused with :class:`CheckerBusy` (503). A check that outlives ``check_timeout`` has its
 worker killed and replaced (:class:`CheckTimeout`, 422).
 """
@@ -57,16 +56,17 @@ class ConfigChecker:
         self._starting = asyncio.Lock()
 
     async def _ensure_pool(self) -> ProcessPoolExecutor:
-        """The pool, its workers started in a thread: starting the fork server and the
-        first worker blocks for a good part of a second, which the event loop must not."""
+        """The pool, its workers started in a thread: spawning a worker blocks for a good
+        part of a second, which the event loop must not."""
         async with self._starting:
             if self._pool is None:
                 self._pool = await asyncio.to_thread(self._new_pool)
         return self._pool
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["daemon.config.check"])
+        # spawn: the workers are the daemon's own children, so PR_SET_PDEATHSIG takes them
+        # down with it even on kill -9 (a fork server would outlive it, with its workers).
+        context = multiprocessing.get_context("spawn")
         pool = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_worker_init)
         for started in [pool.submit(int) for _ in range(self.workers)]:
             started.result()

@@ -2,8 +2,9 @@
 
 Parsing and validating a 1 MiB text is pure Python: in a thread it would still hold the
 GIL and stall heartbeats and every other request, so it runs in worker processes
-(``check_workers``, niced, spawned lazily in a thread). At most ``check_workers + check_queue`` checks are in flight; past it a check is
-refused with :class:`CheckerBusy` (503). A check that outlives ``check_timeout`` has its
+(``check_workers``, niced, spawned lazily in a thread). At most
+``check_workers + check_queue`` checks are in flight; past it a check is refused
+with :class:`CheckerBusy` (503). A check that outlives ``check_timeout`` has its
 worker killed and replaced (:class:`CheckTimeout`, 422).
 """
 

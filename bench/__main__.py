@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, drill, failover, scheduler, sync
+from bench import api, drill, failover, hostile, scheduler, sync
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **sync.BENCHMARKS,
@@ -13,6 +13,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **scheduler.BENCHMARKS,
     **failover.BENCHMARKS,
     **drill.BENCHMARKS,
+    **hostile.BENCHMARKS,
 }
 
 

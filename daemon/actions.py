@@ -127,7 +127,7 @@ class ActionStore:
         write_atomically(self._path(record.id), json.dumps(record.as_dict(), default=str))
 
     def load(self, action_id: str) -> ActionRecord | None:
-        if not ACTION_ID_RE.match(action_id):
+        if not ACTION_ID_RE.fullmatch(action_id):
             return None
         try:
             return ActionRecord.from_dict(json.loads(self._path(action_id).read_text()))

@@ -30,7 +30,9 @@ from aiohttp import web
 from daemon.actions import ActionLogCapture, ActionRunner, ActionStore
 from daemon.api.app import build_app
 from daemon.api.auth import TokenStore
+from daemon.api.checker import ConfigChecker
 from daemon.api.context import ApiContext, ApiMetrics
+from daemon.api.guard import GuardedRunner, GuardedTCPSite, Limits
 from daemon.api.tls import TlsError, ensure_node_tls, server_context
 from daemon.cluster.actions import ClusterActions
 from daemon.cluster.heartbeat import Heartbeat
@@ -43,6 +45,7 @@ from daemon.events import EventBus
 from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync_gauges
 from daemon.node.config import NodeConfig
 from daemon.node.services import NodeServices
+from daemon.node.trust import untrusted
 from daemon.scheduler.component import Scheduler
 from daemon.service.status import Status
 
@@ -52,6 +55,7 @@ SOCKET_NAME = "ferryd.sock"
 LOCK_NAME = "ferryd.lock"
 MAX_SOCKET_PATH = 107
 HTTP_SHUTDOWN_TIMEOUT = 3.0
+KEEPALIVE_TIMEOUT = 75.0  # an idle kept-alive connection (aiohttp's default is an hour)
 
 
 class Component(Protocol):
@@ -158,7 +162,13 @@ class Daemon:
     # ------------------------------------------------------------------ assembly
 
     def _take_lock(self) -> None:
-        self.var_dir.mkdir(parents=True, exist_ok=True)
+        self.var_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        problems = untrusted(self.var_dir)
+        if problems:
+            raise DaemonError(
+                f"the var dir is not safe: {'; '.join(problems)} "
+                "(another user could plant a token, a CA or a secret; fix owner and mode)"
+            )
         fd = os.open(self.var_dir / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -304,6 +314,14 @@ class Daemon:
             tokens=TokenStore(self.var_dir),
             metrics=metrics,
             tls=node.tls,
+            limits=Limits(
+                header_timeout=node.header_timeout,
+                body_timeout=node.body_timeout,
+                body_min_rate=node.body_min_rate,
+                max_connections=node.max_connections,
+                max_client_connections=node.max_client_connections,
+            ),
+            checker=ConfigChecker(node.check_workers, node.check_queue, node.check_timeout),
         )
         ctx.drills = drills
         if state is not None and monitor is not None:
@@ -347,8 +365,13 @@ class Daemon:
             # Actions' info lines are always captured; stderr handlers filter by their own level.
             ferry_log.setLevel(logging.INFO)
         app = build_app(ctx)
-        self._runner = web.AppRunner(
-            app, access_log=None, handle_signals=False, shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT
+        self._runner = GuardedRunner(
+            app,
+            ctx.limits,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=HTTP_SHUTDOWN_TIMEOUT,
+            keepalive_timeout=KEEPALIVE_TIMEOUT,
         )
         await self._runner.setup()
         old_umask = os.umask(0o177)
@@ -369,7 +392,7 @@ class Daemon:
                 except TlsError as exc:
                     raise DaemonError(str(exc)) from None
                 ssl_ctx = server_context(files)
-            site = web.TCPSite(
+            site = GuardedTCPSite(
                 self._runner, node.listen_addr, node.listen_port, ssl_context=ssl_ctx
             )
             try:
@@ -405,6 +428,7 @@ class Daemon:
             for site in list(self._runner.sites):
                 await site.stop()
         if ctx is not None:
+            ctx.checker.close()
             await ctx.runner.drain(self.config.node.stop_grace)
         if self._runner is not None:
             await self._runner.cleanup()

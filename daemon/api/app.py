@@ -8,16 +8,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from aiohttp.web_protocol import RequestPayloadError
 
 from daemon.api.auth import authenticate
 from daemon.api.context import ApiContext
-from daemon.api.http import ApiError, Call, Route, error_response, json_response
+from daemon.api.guard import BodyTooSlow, protocol_of
+from daemon.api.http import MAX_BODY, ApiError, Call, Route, error_response, json_response
 from daemon.api.openapi import openapi_document
 from daemon.api.routes import ROUTES
 
 log = logging.getLogger("ferry.api")
 
-MAX_BODY = 1024 * 1024 + 4096  # a 1 MiB configuration text plus its JSON envelope
+CLIENT_GONE = 499  # the metrics' code for a request whose client went away (nginx's)
 CTX_KEY = web.AppKey("ctx", ApiContext)
 WebHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -63,6 +65,22 @@ async def json_errors(request: web.Request, handler: WebHandler) -> web.StreamRe
         if exc.status == 413:
             message = f"request body larger than {MAX_BODY} bytes"
         return error_response(exc.status, message, headers=headers)
+    except BodyTooSlow as exc:
+        protocol = protocol_of(request)
+        if protocol is not None:
+            protocol.no_lingering()
+        response = error_response(408, str(exc))
+        response.force_close()
+        return response
+    except (ConnectionError, RequestPayloadError) as exc:
+        transport = request.transport
+        if transport is None or transport.is_closing():
+            # The client went away (mid-body, mid-answer): its business, not an error here.
+            log.debug("client gone during %s %s: %s", request.method, request.path, exc)
+            return web.Response(status=CLIENT_GONE, reason="Client Closed Request")
+        response = error_response(400, f"malformed request body: {exc}")
+        response.force_close()
+        return response
     except Exception as exc:
         log.exception("internal error on %s %s", request.method, request.path)
         return error_response(500, f"internal error: {type(exc).__name__} (see the daemon log)")
@@ -73,6 +91,9 @@ def _metrics(ctx: ApiContext) -> Middleware:
     async def measure(request: web.Request, handler: WebHandler) -> web.StreamResponse:
         started = time.perf_counter()
         status = 500
+        protocol = protocol_of(request)
+        if protocol is not None:
+            protocol.request_started()  # the head is in: the head timer stops
         try:
             response = await handler(request)
             status = response.status
@@ -86,6 +107,8 @@ def _metrics(ctx: ApiContext) -> Middleware:
                 ctx.metrics.latency.observe(elapsed, method=request.method, route=route)
             ctx.metrics.requests.inc(method=request.method, route=route, code=str(status))
             log.debug("%s %s -> %s (%.1f ms)", request.method, request.path, status, elapsed * 1000)
+            if protocol is not None:
+                protocol.request_ended()
 
     return measure
 

@@ -120,7 +120,7 @@ def _write(path: Path, tokens: list[dict[str, Any]]) -> None:
 def create_token(var_dir: Path, role: str, name: str) -> str:
     """Create a bearer token holding role; return it in clear (only its hash is stored)."""
     parsed = Role.parse(role)
-    if not _TOKEN_NAME_RE.match(name):
+    if not _TOKEN_NAME_RE.fullmatch(name):
         raise TokenError(f"{name!r} is not a valid token name (letters, digits, _ . @ -)")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with _locked(var_dir) as path:

@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.actions import ActionRunner
 from daemon.api.auth import TokenStore
+from daemon.api.checker import ConfigChecker
+from daemon.api.guard import Limits
 from daemon.events import EventBus
 from daemon.metrics import Counter, Histogram, Registry
 from daemon.node.config import NodeConfig
@@ -62,6 +64,8 @@ class ApiContext:
     cluster: ClusterState | None = None
     monitor: Monitor | None = None
     drills: Drills | None = None
+    limits: Limits = field(default_factory=Limits)
+    checker: ConfigChecker = field(default_factory=ConfigChecker)
 
     @property
     def nodename(self) -> str:

@@ -17,9 +17,10 @@ from pydantic import Field
 
 from daemon.api.auth import Role
 from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route
-from daemon.api.schemas import NODE_NAME_PATTERN, SERVICE_NAME_PATTERN, _Request, _Response
+from daemon.api.schemas import NODE_NAME_PATTERN, _Request, _Response
 from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.config.errors import ConfigError, Severity
+from daemon.config.store import SERVICE_NAME_PATTERN, service_name_problem
 from daemon.drill.runner import data_age
 from daemon.node.services import StatusUnavailable, UnknownService
 from daemon.service.loader import NotAnInstance
@@ -53,8 +54,16 @@ class DrillList(_Response):
     drills: list[dict[str, Any]] = Field(description="Reports of the recent drills, newest first.")
 
 
+def _name(call: Call) -> str:
+    name = call.request.match_info.get("svc", "")
+    problem = service_name_problem(name)
+    if problem:
+        raise ApiError(400, f"svc: {problem}", field="svc")
+    return name
+
+
 def _instance(call: Call) -> Any:
-    name = call.path("svc")
+    name = _name(call)
     if not call.ctx.services.path(name).exists():
         raise ApiError(404, f"no service {name!r} on this node", field="svc")
     try:
@@ -80,7 +89,7 @@ async def drill_avail(call: Call, name: str) -> str:
 async def drill_preflight(call: Call) -> DrillPreflight:
     node = call.query_str("node", NODE_NAME_PATTERN)
     if node and node != call.ctx.nodename:
-        answer = await ask_peer(call, node, call.path("svc"), {"op": "preflight"},
+        answer = await ask_peer(call, node, _name(call), {"op": "preflight"},
                                 PREFLIGHT_TIMEOUT)  # fmt: skip
         return DrillPreflight.model_validate(answer.get("preflight") or {})
     drills = call.ctx.drills

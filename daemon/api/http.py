@@ -18,12 +18,14 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from daemon.api.auth import Principal, Role
+from daemon.api.guard import read_body
 from daemon.api.schemas import ErrorBody, FieldProblem, Issue
 from daemon.config.errors import ConfigIssue
 
 if TYPE_CHECKING:
     from daemon.api.context import ApiContext
 
+MAX_BODY = 1024 * 1024 + 4096  # a 1 MiB configuration text plus its JSON envelope
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[["Call"], Awaitable[BaseModel | web.StreamResponse]]
 
@@ -139,7 +141,7 @@ class Call:
     def path(self, name: str) -> str:
         value = self.request.match_info.get(name, "")
         for param in self.route.path_params:
-            if param.name == name and not re.match(param.pattern, value):
+            if param.name == name and not re.fullmatch(param.pattern, value):
                 raise ApiError(
                     400, f"{name}: {value[:80]!r} does not match {param.pattern}", field=name
                 )
@@ -176,13 +178,14 @@ class Call:
 
     def query_str(self, name: str, pattern: str) -> str | None:
         text = self._query(name)
-        if text is not None and not re.match(pattern, text):
+        if text is not None and not re.fullmatch(pattern, text):
             raise ApiError(400, f"{name}: {text[:80]!r} does not match {pattern}", field=name)
         return text
 
     async def body(self, model: type[M]) -> M:
         """The request body validated as model; 400 for broken JSON, 422 for wrong content."""
-        data = await self.request.read()  # aiohttp answers 413 past client_max_size
+        # Read at the node's minimum rate (BodyTooSlow: 408); 413 past MAX_BODY.
+        data = await read_body(self.request, self.ctx.limits, MAX_BODY)
         if not data.strip():
             raise ApiError(400, "empty request body: a JSON object is expected", field="body")
         try:

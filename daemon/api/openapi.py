@@ -13,15 +13,18 @@ from daemon.api.schemas import ErrorBody
 
 REF = "#/components/schemas/{model}"
 ERROR_TEXT = {
-    400: "Bad request: malformed JSON, bad path or query parameter",
+    400: "Bad request: malformed JSON, bad path or query parameter, repeated query parameter, "
+    "or a request line or header the HTTP parser refuses",
     401: "No valid credentials",
     403: "The caller's role does not allow this operation",
     404: "No such service, action or route",
     409: "The service's state or configuration does not allow it",
-    413: "Request body larger than the limit",
+    408: "Request body slower than body_min_rate (the connection is closed)",
+    413: "Request body larger than the limit, or a configuration past its section/line limit",
     422: "Well-formed request with wrong content; the field is named",
     500: "Internal error (a bug)",
-    503: "The daemon is stopping, or a status took too long",
+    503: "The daemon is stopping, a status took too long, the configuration checks are all "
+    "busy, or too many connections (max_connections, max_client_connections)",
 }
 
 
@@ -91,15 +94,32 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
         content = _json(route.extra.get("schema", {"type": "object"}))
     else:
         content = {route.content_type: {"schema": {"type": "string"}}}
+        if route.content_type == "text/event-stream":
+            content[route.content_type]["x-sse-event"] = SSE_EVENT
     responses: dict[str, Any] = {str(route.status): {"description": "Success", "content": content}}
     error = _json(refs[(ErrorBody, "serialization")])
-    codes = set(route.errors) | {500}
+    # 400 for every route: aiohttp's parser refuses bad request lines and headers with it.
+    codes = set(route.errors) | {400, 500, 503}
+    if route.body is not None:
+        codes |= {408, 413}  # a body too slow (body_min_rate), too large
     if route.role is not None:
         codes |= {401, 403}
     for code in sorted(codes):
         responses[str(code)] = {"description": ERROR_TEXT.get(code, "Error"), "content": error}
     op["responses"] = responses
     return op
+
+
+SSE_EVENT: dict[str, Any] = {
+    "description": "Each event of the stream: `id: N`, `event: NAME`, `data: JSON object` "
+    "(an `end` event's data is a text saying why the stream ends).",
+    "type": "object",
+    "properties": {
+        "id": {"type": "integer", "minimum": 0},
+        "event": {"type": "string", "examples": ["action", "instance", "config", "end"]},
+        "data": {"type": "object"},
+    },
+}
 
 
 def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from aiohttp import web
 
 from daemon.actions import ACTION_ID_RE, ActionRecord, RunnerClosed
 from daemon.api.auth import Role
+from daemon.api.checker import CheckerBusy, CheckTimeout
 from daemon.api.context import ApiContext
 from daemon.api.drill_routes import DRILL_ROUTES, ask_peer, drill_avail
 from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route, json_response
 from daemon.api.schemas import (
     ACTION_ID_PATTERN,
     NODE_NAME_PATTERN,
-    SERVICE_NAME_PATTERN,
     ActionAccepted,
     ActionCounts,
     ActionList,
@@ -50,12 +50,10 @@ from daemon.api.schemas import (
 from daemon.cluster import distribute
 from daemon.cluster.monitor import NODE_FROZEN, data_ages, is_frozen, last_activation, set_flag
 from daemon.cluster.state import PeerHeartbeat
-from daemon.config import ini
+from daemon.config.check import CheckResult, sections_problem
 from daemon.config.errors import ConfigError, ConfigIssue, Severity
-from daemon.config.evaluate import evaluated_config
-from daemon.config.service import EvalContext, ServiceConfig
-from daemon.config.store import write_atomically
-from daemon.config.validate import has_errors, validate
+from daemon.config.service import EvalContext
+from daemon.config.store import SERVICE_NAME_PATTERN, service_name_problem, write_atomically
 from daemon.events import SubscriptionEnded
 from daemon.node.services import StatusUnavailable, UnknownService
 from daemon.resources.base import ResourceError
@@ -67,7 +65,6 @@ log = logging.getLogger("ferry.api")
 
 SVC = PathParam("svc", SERVICE_NAME_PATTERN, "Service name.")
 ACTION_ID = PathParam("action_id", ACTION_ID_PATTERN, "Action id, as returned on submission.")
-RESERVED_NAMES = ("node",)  # node.conf is the node's own file, not a service
 # Actions the schema knows that arrive with later work.
 LATER = {
     "freeze": "the cluster issue",
@@ -81,12 +78,14 @@ LATER = {
     "drill-stop": "the cluster layer",
 }
 MAX_WAIT = 300.0
+MAX_EVENT_ID = 2**53
 
 
 def _service(call: Call, must_exist: bool = True) -> str:
-    name = call.path("svc")
-    if name in RESERVED_NAMES:
-        raise ApiError(400, f"svc: {name!r} is reserved (node.conf is not a service)", field="svc")
+    name = call.request.match_info.get("svc", "")
+    problem = service_name_problem(name)
+    if problem:
+        raise ApiError(400, f"svc: {problem}", field="svc")
     if must_exist and not call.ctx.services.path(name).exists():
         raise ApiError(404, f"no service {name!r} on this node", field="svc")
     return name
@@ -139,6 +138,7 @@ async def node_status(call: Call) -> NodeStatus:
         ),
         services=len(ctx.services.names()),
         event_subscribers=ctx.events.subscribers,
+        config_dir=str(ctx.config_dir),
     )
 
 
@@ -393,17 +393,30 @@ def _context(call: Call, node: str | None = None) -> EvalContext:
     )
 
 
-def _check_text(
-    call: Call, name: str, text: str, node: str | None = None
-) -> tuple[ServiceConfig | None, list[ConfigIssue]]:
+async def _check_text(
+    call: Call, name: str, text: str, node: str | None = None, evaluate: bool = False
+) -> CheckResult:
+    """Parse, validate (and evaluate) text in a worker process: never on the event loop.
+
+    A request's text past the section limit is refused (413) before it costs a worker
+    anything; an installed file past it (get_config) is reported as an issue.
+    """
+    problem = None if evaluate else sections_problem(text)
+    if problem:
+        raise ApiError(413, problem, field="text")
     path = str(call.ctx.services.path(name))
     try:
-        svc = ServiceConfig(
-            ini.load_bytes(text.encode(), path), name=name, context=_context(call, node)
-        )
-    except ConfigError as exc:
-        return None, exc.issues
-    return svc, validate(svc)
+        return await call.ctx.checker.check(text, path, name, _context(call, node), evaluate)
+    except CheckerBusy as exc:
+        raise ApiError(503, str(exc), headers={"Retry-After": "1"}) from None
+    except CheckTimeout as exc:
+        raise ApiError(422, str(exc), field="text") from None
+
+
+def _refuse_invalid(name: str, result: CheckResult, message: str) -> None:
+    if not result.valid:
+        errors = [i for i in result.issues if i.severity is Severity.ERROR]
+        raise ApiError(422, f"{name}: {message}", field="text", issues=errors)
 
 
 async def get_config(call: Call) -> ConfigView:
@@ -415,46 +428,30 @@ async def get_config(call: Call) -> ConfigView:
     except FileNotFoundError:
         raise ApiError(404, f"no service {name!r} on this node", field="svc") from None
     text = data.decode("utf-8", errors="replace")
-    svc, issues = _check_text(call, name, text, node)
-    valid = svc is not None and not has_errors(issues)
-    evaluated: dict[str, dict[str, Any]] | None = None
-    if svc is not None and valid:
-        try:
-            evaluated = evaluated_config(svc, node)
-        except ConfigError as exc:
-            issues, valid = issues + exc.issues, False
+    result = await _check_text(call, name, text, node, evaluate=True)
     return ConfigView(
         service=name,
         path=str(path),
         text=text,
         node=node,
-        valid=valid,
-        evaluated=evaluated,
-        issues=_issues(issues),
+        valid=result.valid and result.evaluated is not None,
+        evaluated=result.evaluated,
+        issues=_issues(result.issues),
     )
 
 
 async def validate_config(call: Call) -> ValidationReport:
     name = _service(call, must_exist=False)
     body = await call.body(ConfigText)
-    svc, issues = _check_text(call, name, body.text)
-    return ValidationReport(
-        service=name, valid=svc is not None and not has_errors(issues), issues=_issues(issues)
-    )
+    result = await _check_text(call, name, body.text)
+    return ValidationReport(service=name, valid=result.valid, issues=_issues(result.issues))
 
 
 async def put_config(call: Call) -> ValidationReport:
     name = _service(call, must_exist=False)
     body = await call.body(ConfigText)
-    svc, issues = _check_text(call, name, body.text)
-    if svc is None or has_errors(issues):
-        errors = [i for i in issues if i.severity is Severity.ERROR]
-        raise ApiError(
-            422,
-            f"{name}: the configuration has errors; nothing written",
-            field="text",
-            issues=errors,
-        )
+    result = await _check_text(call, name, body.text)
+    _refuse_invalid(name, result, "the configuration has errors; nothing written")
     path = call.ctx.services.path(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -465,9 +462,9 @@ async def put_config(call: Call) -> ValidationReport:
     call.ctx.events.publish("config", {"service": name, "by": call.caller})
     distributed = None
     if call.ctx.cluster is not None:
-        distributed = await distribute.push(call.ctx, name, body.text, svc.members.all_nodes)
+        distributed = await distribute.push(call.ctx, name, body.text, result.all_nodes)
     return ValidationReport(
-        service=name, valid=True, issues=_issues(issues), distributed=distributed
+        service=name, valid=True, issues=_issues(result.issues), distributed=distributed
     )
 
 
@@ -479,10 +476,8 @@ async def peer_config(call: Call) -> ValidationReport:
     peer = _require_peer(call)
     name = _service(call, must_exist=False)
     body = await call.body(PeerConfig)
-    svc, issues = _check_text(call, name, body.text)
-    if svc is None or has_errors(issues):
-        errors = [i for i in issues if i.severity is Severity.ERROR]
-        raise ApiError(422, f"{name}: the configuration has errors here", issues=errors)
+    result = await _check_text(call, name, body.text)
+    _refuse_invalid(name, result, "the configuration has errors here")
     path = call.ctx.services.path(name)
     if not path.exists():
         set_flag(call.ctx.var_dir / "services" / name / "frozen", True)
@@ -493,7 +488,7 @@ async def peer_config(call: Call) -> ValidationReport:
         raise ApiError(500, f"cannot write {path}: {exc.strerror or exc}") from None
     call.ctx.services.forget(name)
     call.ctx.events.publish("config", {"service": name, "by": f"peer:{peer}"})
-    return ValidationReport(service=name, valid=True, issues=_issues(issues))
+    return ValidationReport(service=name, valid=True, issues=_issues(result.issues))
 
 
 async def peer_sync(call: Call) -> SyncPeerAnswer:
@@ -583,7 +578,7 @@ async def submit_action(call: Call) -> web.Response:
 
 def _record(call: Call) -> ActionRecord:
     action_id = call.path("action_id")
-    record = call.ctx.runner.get(action_id) if ACTION_ID_RE.match(action_id) else None
+    record = call.ctx.runner.get(action_id) if ACTION_ID_RE.fullmatch(action_id) else None
     if record is None:
         raise ApiError(404, f"no action {action_id!r}", field="action_id")
     return record
@@ -620,12 +615,12 @@ async def events(call: Call) -> web.StreamResponse:
     after_text = call.request.headers.get("Last-Event-ID")
     after: int | None = None
     if after_text is not None:
-        if not after_text.isdigit():
+        # An event number: digits, at most 2**53 (int() of thousands of digits raises).
+        if not (after_text.isascii() and after_text.isdigit() and len(after_text) <= 16):
             raise ApiError(400, "Last-Event-ID: not an event number", field="Last-Event-ID")
         after = int(after_text)
-    query_after = call.query_number("after", -1, -1, 2**53)
-    if query_after >= 0:
-        after = int(query_after)
+    if call.request.query.get("after") is not None:
+        after = int(call.query_number("after", 0, 0, MAX_EVENT_ID))
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
     )
@@ -882,7 +877,11 @@ ROUTES: tuple[Route, ...] = (
         GUEST,
         query=(
             QueryParam(
-                "after", "integer", "Replay the kept events newer than this number.", minimum=0
+                "after",
+                "integer",
+                "Replay the kept events newer than this number.",
+                minimum=0,
+                maximum=MAX_EVENT_ID,
             ),
         ),
         content_type="text/event-stream",

@@ -12,8 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from daemon.config.ini import MAX_BYTES
 
-SERVICE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
-NODE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]*$"
+NODE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 RID_PATTERN = r"^[a-z][a-z0-9_]*#[A-Za-z0-9_.:-]+$"
 ACTION_ID_PATTERN = r"^[0-9a-f]{32}$"
 
@@ -102,6 +101,7 @@ class NodeStatus(_Response):
     actions: ActionCounts
     services: int
     event_subscribers: int
+    config_dir: str = Field(description="Where the daemon reads and installs configurations.")
 
 
 class ClusterNode(_Response):
@@ -182,7 +182,14 @@ class ServiceList(_Response):
 class ConfigText(_Request):
     """A whole service configuration file."""
 
-    text: str = Field(max_length=MAX_BYTES)
+    text: str = Field(
+        min_length=1,
+        max_length=MAX_BYTES,
+        pattern=r"\S",
+        description="An INI service configuration. An empty or blank text is no configuration "
+        "(422); a text with configuration errors is reported (validate) or refused (422); more "
+        "than 1000 sections or 20000 lines is refused (413).",
+    )
 
 
 class ConfigView(_Response):

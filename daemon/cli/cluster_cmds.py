@@ -49,7 +49,7 @@ def _addresses(values: list[str]) -> list[str]:
             continue
         except ValueError:
             pass
-        if len(value) > 253 or not _DNS_RE.match(value):
+        if len(value) > 253 or not _DNS_RE.fullmatch(value):
             raise UsageError(f"--address {value!r}: expected an IP address or a DNS name")
         out.append(value.lower())
     return out
@@ -67,7 +67,7 @@ def _init(args: argparse.Namespace, words: list[str]) -> int:
         raise UsageError(f"cluster init takes no argument (got {' '.join(words)!r})")
     config = _node_config(args)
     name = args.name or config.cluster.name
-    if not NODE_NAME_RE.match(name):
+    if not NODE_NAME_RE.fullmatch(name):
         raise UsageError(f"--name {name!r}: lower-case letters, digits, '.', '_', '-'")
     node = config.node.name
     addresses = [config.node.listen_addr, *_addresses(args.address)]
@@ -95,7 +95,7 @@ def _issue(args: argparse.Namespace, words: list[str]) -> int:
     if len(words) != 1:
         raise UsageError("cluster issue takes one node name: ferry cluster issue NODE")
     node = words[0]
-    if not NODE_NAME_RE.match(node):
+    if not NODE_NAME_RE.fullmatch(node):
         raise UsageError(f"{node!r} is not a valid node name")
     out = Path(args.out or f"ferry-join-{node}")
     kind: Literal["dir", "pem"] = "pem" if out.suffix == ".pem" else "dir"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -201,14 +202,31 @@ def _edit(args: argparse.Namespace, selector: str, setting: bool) -> int:
 
 
 def install(args: argparse.Namespace, path: Path, text: str) -> None:
-    """Install a validated configuration: through the local daemon when it runs (it installs
-    it here and pushes it to the service's other nodes), else straight into the file."""
+    """Install a validated configuration: through the local daemon when it runs and serves
+    this file's directory (it installs it and pushes it to the service's other nodes), else
+    straight into the file. Never into another file than path."""
     from daemon.cli import client
     from daemon.cli.instance_cmds import var_dir
 
     ep = client.endpoint(var_dir=str(var_dir(args)))
     if getattr(args, "local", False) or ep.socket_path is None or not ep.socket_path.exists():
         write_atomically(path, text)
+        return
+    try:
+        served = Path(client.request(ep, "GET", "/api/node")["config_dir"])
+    except (client.ClientError, KeyError) as exc:
+        raise ActionFailed(
+            f"cannot ask the daemon which directory it serves ({exc}); nothing written "
+            "(--local edits the file without the daemon)"
+        ) from None
+    if served.resolve() != path.parent.resolve():
+        # --config-dir names another directory than the daemon's: edit that one, here.
+        write_atomically(path, text)
+        print(
+            f"{path.stem}: written to {path} locally (the daemon serves {served}; "
+            "nothing installed there nor pushed to other nodes)",
+            file=sys.stderr,
+        )
         return
     try:
         result = client.put_config(ep, path.stem, text)

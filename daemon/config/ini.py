@@ -21,6 +21,11 @@ _SECTION_RE = re.compile(r"^\[(?P<name>[^\[\]]*)\]\s*$")
 # The key ends at the first '=' or ':' of the line, as in Python's configparser (and so
 # OpenSVC's): 'src = svc1:data' is src, 'src: svc1=data' is src too.
 _KEY_RE = re.compile(r"^(?P<key>[^=:\s\[][^=:]*?)\s*[=:]\s?(?P<value>.*)$")
+# Lines end at \n, \r\n or \r only (str.splitlines also ends them at \v, \f, \x1c-\x1e,
+# \x85, U+2028, U+2029: a value could then inject a section). Those, and every other
+# control character but the tab, are refused wherever they appear.
+_LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass
@@ -85,9 +90,14 @@ def _decode(data: bytes, path: str) -> str:
     return text.removeprefix("\ufeff")
 
 
+def split_lines(text: str) -> list[str]:
+    """text's lines with their endings; a line ends at \\n, \\r\\n or \\r, nothing else."""
+    return _LINE_RE.findall(text)
+
+
 def parse(text: str, path: str) -> Document:
     """Parse text; raise ConfigError listing every syntax problem found."""
-    lines = text.splitlines(keepends=True)
+    lines = split_lines(text)
     sections: dict[str, Section] = {}
     issues: list[ConfigIssue] = []
     current: Section | None = None
@@ -95,6 +105,19 @@ def parse(text: str, path: str) -> Document:
     skipping = False  # after a broken section header: its keywords are not reported again
     for number, raw in enumerate(lines, start=1):
         line = raw.rstrip("\r\n")
+        control = _CONTROL_RE.search(line)
+        if control:
+            issues.append(
+                ConfigIssue(
+                    f"control character U+{ord(control.group()):04X} at column "
+                    f"{control.start() + 1}",
+                    file=path,
+                    line=number,
+                    hint="only printable text and tabs belong in a configuration",
+                )
+            )
+            last = None
+            continue
         stripped = line.strip()
         if not stripped:
             last = None

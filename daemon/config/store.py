@@ -11,11 +11,28 @@ from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_CONFIG_DIR = "/etc/ferry"
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+MAX_NAME = 64  # a service name: a file name, a path part, a DNS-like label
+SERVICE_NAME_PATTERN = rf"^[a-z0-9][a-z0-9_.-]{{0,{MAX_NAME - 1}}}$"
+_NAME_RE = re.compile(SERVICE_NAME_PATTERN.removeprefix("^").removesuffix("$"))
+RESERVED_NAMES = ("node",)  # node.conf is the node's own file, not a service
 
 
 class SelectorError(Exception):
     """A service selector that matches nothing, or names an invalid service."""
+
+
+def service_name_problem(name: str) -> str | None:
+    """Why name is not a valid service name, or None. The one check of the CLI and the API:
+    the whole name must match (``re.match`` with ``$`` lets a trailing newline through)."""
+    if len(name) > MAX_NAME:
+        return f"{name[:40]!r}... is {len(name)} characters long, more than {MAX_NAME}"
+    if not _NAME_RE.fullmatch(name):
+        return (
+            f"{name[:80]!r} is not a valid service name (lower case letters, digits, '.', '_', '-')"
+        )
+    if name in RESERVED_NAMES:
+        return f"{name!r} is reserved (node.conf is not a service)"
+    return None
 
 
 def config_dir(explicit: str | None = None) -> Path:
@@ -57,10 +74,9 @@ def select_among(known: Callable[[], list[str]], selector: str, where: str) -> l
                 raise SelectorError(f"no service matches {word!r} {where}")
             names += [m for m in matched if m not in names]
             continue
-        if not _NAME_RE.match(word):
-            raise SelectorError(
-                f"{word!r} is not a valid service name (lower case letters, digits, '.', '_', '-')"
-            )
+        problem = service_name_problem(word)
+        if problem:
+            raise SelectorError(problem)
         if word not in names:
             names.append(word)
     if not names:

@@ -24,7 +24,7 @@ from daemon.config.keywords import Manifest
 from daemon.config.store import local_nodename
 from daemon.node.manifest import DEFAULT_PORT, SECTIONS
 
-NODE_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+NODE_NAME_RE = re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}")  # use with fullmatch
 
 
 @dataclass
@@ -139,6 +139,14 @@ class NodeSettings:
     actions_kept: int
     log_format: str
     log_level: str
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    body_min_rate: int = 64 * 1024
+    max_connections: int = 2048
+    max_client_connections: int = 128
+    check_workers: int = 1
+    check_queue: int = 8
+    check_timeout: float = 20.0
 
 
 @dataclass(frozen=True)
@@ -216,7 +224,7 @@ def _check(bound: BoundDocument, path: str, settings: NodeConfig) -> list[Config
         )
 
     node, cluster = settings.node, settings.cluster
-    if not NODE_NAME_RE.match(node.name):
+    if not NODE_NAME_RE.fullmatch(node.name):
         issue(
             f"{node.name!r} is not a valid node name",
             "node",
@@ -284,6 +292,14 @@ def _settings(bound: BoundDocument, path: str, default_name: str) -> NodeConfig:
             actions_kept=n["actions_kept"],
             log_format=n["log_format"],
             log_level=n["log_level"],
+            header_timeout=float(n["header_timeout"]),
+            body_timeout=float(n["body_timeout"]),
+            body_min_rate=n["body_min_rate"],
+            max_connections=n["max_connections"],
+            max_client_connections=n["max_client_connections"],
+            check_workers=n["check_workers"],
+            check_queue=n["check_queue"],
+            check_timeout=float(n["check_timeout"]),
         ),
         cluster=ClusterSettings(
             name=cl["name"],

@@ -44,7 +44,15 @@ def _peer_words(text: str) -> list[str]:
     return peers
 
 
+def _positive_size(text: str) -> int:
+    value = c.SIZE(text)
+    if value < 1:
+        raise ValueError(f"{text.strip()!r} is not a positive size")
+    return int(value)
+
+
 PORT = Converter("TCP port", _port)
+SIZE_POSITIVE = Converter("size", _positive_size)
 POSITIVE = Converter("positive integer", _positive)
 PEERS = Converter("peer list (<node>[=<host>[:<port>]] ...)", _peer_words, c.LIST.render)
 
@@ -98,6 +106,63 @@ NODE = Manifest(
             "How many finished action records are kept in the var dir.",
             POSITIVE,
             default=1000,
+        ),
+        Keyword(
+            "header_timeout",
+            "A client must send a complete request head (request line and headers) within "
+            "this time after connecting or starting a request; else the connection is closed "
+            "(408). It is also the TLS handshake's time limit.",
+            c.DURATION,
+            default=10,
+        ),
+        Keyword(
+            "body_timeout",
+            "Grace time for a request body: the body may take this long plus its size "
+            "divided by body_min_rate; a slower one is answered 408 and the connection closed.",
+            c.DURATION,
+            default=10,
+        ),
+        Keyword(
+            "body_min_rate",
+            "Lowest average rate, in bytes per second, at which a request body must arrive "
+            "once body_timeout has passed.",
+            SIZE_POSITIVE,
+            default=64 * 1024,
+            default_text="64k",
+        ),
+        Keyword(
+            "max_connections",
+            "Open TCP connections the API accepts in all; past it a new one is answered 503 "
+            "and closed (the unix socket is not counted).",
+            POSITIVE,
+            default=2048,
+        ),
+        Keyword(
+            "max_client_connections",
+            "Open TCP connections the API accepts from one client address; past it a new one "
+            "is answered 503 and closed.",
+            POSITIVE,
+            default=128,
+        ),
+        Keyword(
+            "check_workers",
+            "Worker processes that parse and validate configuration texts sent to the API, "
+            "off the event loop.",
+            POSITIVE,
+            default=1,
+        ),
+        Keyword(
+            "check_queue",
+            "Configuration checks that may wait for a worker; past it a check is answered 503.",
+            POSITIVE,
+            default=8,
+        ),
+        Keyword(
+            "check_timeout",
+            "Time limit of one configuration check in a worker; past it the worker is "
+            "replaced and the request answered 422.",
+            c.DURATION,
+            default=20,
         ),
         Keyword(
             "log_format",

@@ -188,7 +188,8 @@ async def test_put_config_refuses_errors_and_writes_nothing(ferryd: Running) -> 
     )
     assert status == 200 and body["valid"] is False
     status, body = await _call(ferryd, "PUT", "/api/services/svc1/config", json={"text": ""})
-    assert status == 422 and "empty" in body["issues"][0]["message"]
+    # The document says a blank text is no configuration (minLength 1, pattern \S).
+    assert status == 422 and body["field"] == "text"
 
 
 async def test_config_view_and_install(ferryd: Running) -> None:

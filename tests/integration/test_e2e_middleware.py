@@ -23,8 +23,8 @@ comment = a database that replicates itself: Ferry only runs and watches it
 
 [app#db]
 start = sleep 100000 >/dev/null 2>&1 & echo $! > /var/lib/ferry/db.pid
-stop = kill $(cat /var/lib/ferry/db.pid) && rm -f /var/lib/ferry/db.pid
-check = kill -0 $(cat /var/lib/ferry/db.pid 2>/dev/null) 2>/dev/null
+stop = kill `cat /var/lib/ferry/db.pid` && rm -f /var/lib/ferry/db.pid
+check = kill -0 `cat /var/lib/ferry/db.pid 2>/dev/null` 2>/dev/null
 monitor = true
 restart = 2
 """

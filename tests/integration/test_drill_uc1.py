@@ -82,7 +82,7 @@ def cluster(testbed_session: Testbed) -> Iterator[Testbed]:
         assert done.returncode == 0, done.stderr
         yield tb
     finally:
-        sh(tb, "n1", "rm -f /tmp/ferry-dr-svc1.conf")
+        sh(tb, "n1", "rm -f /tmp/ferry-dr-svc1.conf /tmp/ferry-dr-svc2.conf")
         tb.down()
 
 

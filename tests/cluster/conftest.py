@@ -78,7 +78,9 @@ class Cluster:
         node.daemon = daemon
         node.task = asyncio.create_task(daemon.run(), name=f"ferryd-{name}")
         deadline = time.monotonic() + 10
-        while not daemon.socket_path.exists():
+        # Ready once both listeners are up: the TCP one (peers) opens after the unix socket,
+        # a TLS set-up later (seconds on a loaded machine).
+        while not daemon.socket_path.exists() or (daemon.tcp and daemon.tcp_port is None):
             if node.task.done():
                 node.task.result()
             assert time.monotonic() < deadline, f"{name} did not start"

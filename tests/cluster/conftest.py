@@ -77,7 +77,7 @@ class Cluster:
         daemon = Daemon(node.config, node.config_dir, node.var_dir, cluster=True)
         node.daemon = daemon
         node.task = asyncio.create_task(daemon.run(), name=f"ferryd-{name}")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         # Ready once both listeners are up: the TCP one (peers) opens after the unix socket,
         # a TLS set-up later (seconds on a loaded machine).
         while not daemon.socket_path.exists() or (daemon.tcp and daemon.tcp_port is None):

@@ -257,25 +257,9 @@ class ServiceConfig:
                 hint=f"write {keyword.name!r}",
                 severity=Severity.NOTICE,
             )
-        if scope and not keyword.scopable:
-            if keyword.name == "type" and bound.is_resource:
-                return False  # reported when the section was bound
-            self._issue(
-                "this keyword cannot be scoped",
-                line=entry.line,
-                section=bound.name,
-                keyword=entry.key,
-                hint=f"write one '{keyword.name} =' for every node",
-            )
-            return False
-        if scope and scope not in SCOPE_WORDS and scope != scope.lower():
-            self._issue(
-                "node names are lower case",
-                line=entry.line,
-                section=bound.name,
-                keyword=entry.key,
-                hint=f"write {name}@{scope.lower()}",
-            )
+        if scope and not keyword.scopable and keyword.name == "type" and bound.is_resource:
+            return False  # reported when the section was bound
+        if self._scope_refused(bound, entry, keyword.name, name, scope, keyword.scopable):
             return False
         previous = bound.variants.get(keyword.name, {}).get(scope)
         if previous is not None:
@@ -305,15 +289,31 @@ class ServiceConfig:
         self, bound: BoundSection, entry: Entry, name: str, scope: str, inheriting: list[Keyword]
     ) -> bool:
         """A resource keyword set in [DEFAULT] for the resources that inherit it (OpenSVC)."""
-        if scope and not any(k.scopable for k in inheriting):
+        scopable = any(k.scopable for k in inheriting)
+        if self._scope_refused(bound, entry, name, name, scope, scopable):
+            return False
+        self._add_variant(bound, name, scope, entry)  # (the parser refuses duplicate keys)
+        return True
+
+    def _scope_refused(
+        self,
+        bound: BoundSection,
+        entry: Entry,
+        keyword: str,
+        name: str,
+        scope: str,
+        scopable: bool,
+    ) -> bool:
+        """Report a scope the keyword does not take, or a node name not in lower case."""
+        if scope and not scopable:
             self._issue(
                 "this keyword cannot be scoped",
                 line=entry.line,
                 section=bound.name,
                 keyword=entry.key,
-                hint=f"write one '{name} =' for every node",
+                hint=f"write one '{keyword} =' for every node",
             )
-            return False
+            return True
         if scope and scope not in SCOPE_WORDS and scope != scope.lower():
             self._issue(
                 "node names are lower case",
@@ -322,9 +322,8 @@ class ServiceConfig:
                 keyword=entry.key,
                 hint=f"write {name}@{scope.lower()}",
             )
-            return False
-        self._add_variant(bound, name, scope, entry)  # (the parser refuses duplicate keys)
-        return True
+            return True
+        return False
 
     @staticmethod
     def _add_variant(bound: BoundSection, name: str, scope: str, entry: Entry) -> None:

@@ -23,6 +23,8 @@ from daemon.config.errors import ConfigError, Severity
 from daemon.config.store import SERVICE_NAME_PATTERN, service_name_problem
 from daemon.drill.runner import data_age
 from daemon.node.services import StatusUnavailable, UnknownService
+from daemon.restore import catalog
+from daemon.restore.points import AT_PATTERN, PointError
 from daemon.service.loader import NotAnInstance
 from daemon.sync.transport import TransportError
 
@@ -45,6 +47,12 @@ class DrillPreflight(_Response):
     timeout: float
     active: dict[str, Any] | None = Field(default=None, description="The drill running or kept.")
     last: dict[str, Any] | None = Field(default=None, description="The newest drill's report.")
+    restore_point: str | None = Field(
+        default=None, description="With at: the restore point the drill would rehearse."
+    )
+    restore_choice: str | None = Field(
+        default=None, description="With at: the point's age and the newer data left aside."
+    )
 
 
 class DrillList(_Response):
@@ -86,11 +94,13 @@ async def drill_avail(call: Call, name: str) -> str:
     return str(entry.state["avail"])
 
 
-async def drill_preflight(call: Call) -> DrillPreflight:
+async def drill_preflight(call: Call, at: str | None = None) -> DrillPreflight:
     node = call.query_str("node", NODE_NAME_PATTERN)
+    if at is None:
+        at = call.query_str("at", AT_PATTERN)
     if node and node != call.ctx.nodename:
-        answer = await ask_peer(call, node, _name(call), {"op": "preflight"},
-                                PREFLIGHT_TIMEOUT)  # fmt: skip
+        body = {"op": "preflight", **({"at": at} if at else {})}
+        answer = await ask_peer(call, node, _name(call), body, PREFLIGHT_TIMEOUT)
         return DrillPreflight.model_validate(answer.get("preflight") or {})
     drills = call.ctx.drills
     inst = _instance(call)
@@ -100,7 +110,15 @@ async def drill_preflight(call: Call) -> DrillPreflight:
         refusal: str | None = "drills run with the cluster layer (ferryd's default)"
     else:
         refusal = drills.refusal(inst, avail) or None
+    chosen: dict[str, Any] | None = None
+    if at and refusal is None:
+        try:
+            chosen = catalog.listing(inst, at)
+        except PointError as exc:
+            refusal = str(exc)
     return DrillPreflight(
+        restore_point=chosen["chosen"]["name"] if chosen else None,
+        restore_choice=chosen["choice"] if chosen else None,
         service=inst.name,
         node=inst.node,
         refusal=refusal,
@@ -132,6 +150,7 @@ class DrillPeerCall(_Request):
 
     op: Literal["preflight", "run", "stop"]
     check: str | None = Field(default=None, max_length=4096)
+    at: str | None = Field(default=None, min_length=1, max_length=64)
     keep: bool = False
     requested_by: str = Field(default="", max_length=256)
 
@@ -169,7 +188,7 @@ async def peer_drill(call: Call) -> DrillPeerAnswer:
         raise ApiError(403, "peer routes accept only a cluster node certificate")
     request = await call.body(DrillPeerCall)
     if request.op == "preflight":
-        return DrillPeerAnswer(preflight=(await drill_preflight(call)).model_dump())
+        return DrillPeerAnswer(preflight=(await drill_preflight(call, request.at)).model_dump())
     inst = _instance(call)
     drills = call.ctx.drills
     if drills is None:
@@ -182,6 +201,8 @@ async def peer_drill(call: Call) -> DrillPeerAnswer:
         params = {"keep": request.keep} if request.keep else {}
         if request.check is not None:
             params["check"] = request.check
+        if request.at is not None:
+            params["at"] = request.at
     elif drills.active(inst.name) is None:
         raise ApiError(409, f"no drill of {inst.name} runs on {inst.node}")
     action = "drill" if request.op == "run" else "drill-stop"
@@ -213,6 +234,12 @@ DRILL_ROUTES = (
                 "string",
                 "The node that would rehearse (default: this node).",
                 pattern=NODE_NAME_PATTERN,
+            ),
+            QueryParam(
+                "at",
+                "string",
+                "Rehearse from this restore point (its name, or an ISO 8601 time).",
+                pattern=AT_PATTERN,
             ),
         ),
         errors=(400, 404, 409, 422, 503),

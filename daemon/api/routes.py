@@ -15,6 +15,7 @@ from daemon.api.checker import CheckerBusy, CheckTimeout
 from daemon.api.context import ApiContext
 from daemon.api.drill_routes import DRILL_ROUTES, ask_peer, drill_avail
 from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route, json_response
+from daemon.api.restore_routes import RESTORE_ROUTES
 from daemon.api.schemas import (
     ACTION_ID_PATTERN,
     NODE_NAME_PATTERN,
@@ -57,6 +58,8 @@ from daemon.config.store import SERVICE_NAME_PATTERN, service_name_problem, writ
 from daemon.events import SubscriptionEnded
 from daemon.node.services import StatusUnavailable, UnknownService
 from daemon.resources.base import ResourceError
+from daemon.restore import catalog
+from daemon.restore.points import PointError
 from daemon.service.loader import NotAnInstance
 from daemon.service.status import Status, cluster_avail
 from daemon.sync.base import SyncDriver
@@ -533,6 +536,7 @@ async def _check_action(call: Call, name: str, request: ActionRequest) -> None:
         ("force", ("stop",)),
         ("check", ("drill",)),
         ("keep", ("drill",)),
+        ("at", ("takeover", "drill")),
     ):
         if getattr(request, option) and action not in applies:
             raise ApiError(422, f"{option} does not apply to {action}", field=option)
@@ -544,7 +548,8 @@ async def _check_action(call: Call, name: str, request: ActionRequest) -> None:
         raise ApiError(422, f"node does not apply to {action}", field="node")
     remote = request.node and request.node != call.ctx.nodename
     if action == "drill" and remote and request.node:
-        answer = await ask_peer(call, request.node, name, {"op": "preflight"}, 60.0)
+        body = {"op": "preflight", **({"at": request.at} if request.at else {})}
+        answer = await ask_peer(call, request.node, name, body, 60.0)
         why = (answer.get("preflight") or {}).get("refusal")
         if why:
             raise ApiError(409, str(why))
@@ -552,6 +557,19 @@ async def _check_action(call: Call, name: str, request: ActionRequest) -> None:
         why = call.ctx.drills.refusal(inst, await drill_avail(call, name))
         if why:
             raise ApiError(409, why)
+    if request.at and not remote:
+        try:
+            catalog.entries_at(inst, request.at)
+        except PointError as exc:
+            raise ApiError(422, f"at: {exc}", field="at") from None
+    if action == "takeover" and request.at:
+        avail = await drill_avail(call, name)
+        if avail in ("up", "warn"):
+            raise ApiError(
+                409,
+                f"{name} is {avail} on {call.ctx.nodename}: a takeover from a restore point "
+                "starts it here anew; stop it here first",
+            )
     unknown = [rid for rid in request.rids or [] if rid not in inst.resources]
     if unknown:
         known = ", ".join(inst.resources) or "none"
@@ -899,3 +917,4 @@ ROUTES: tuple[Route, ...] = (
     ),
 )
 ROUTES += DRILL_ROUTES
+ROUTES += RESTORE_ROUTES

@@ -245,6 +245,13 @@ class ActionRequest(_Request):
         default=None,
         description="drill: leave the bubble up after the check (drill-stop ends it).",
     )
+    at: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="takeover, drill: start from this restore point (its name, or an ISO 8601 "
+        "time: the newest point not newer than it).",
+    )
 
 
 class ActionAccepted(_Response):

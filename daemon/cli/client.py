@@ -307,6 +307,7 @@ def submit_action(
     check: str | None = None,
     keep: bool = False,
     node: str | None = None,
+    at: str | None = None,
     wait: bool = False,
     timeout: float | None = None,
 ) -> dict[str, Any]:
@@ -331,6 +332,8 @@ def submit_action(
         body["keep"] = True
     if node:
         body["node"] = node
+    if at:
+        body["at"] = at
     if mode:
         body["mode"] = mode
     accepted: dict[str, Any] = request(ep, "POST", f"/api/services/{_svc(service)}/actions", body)

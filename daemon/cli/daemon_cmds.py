@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from daemon.cli import client, instance_cmds
+from daemon.cli import client, instance_cmds, restore_cmds
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
 from daemon.cli.instance_cmds import var_dir
 from daemon.config.store import (
@@ -161,10 +161,14 @@ def activate(args: argparse.Namespace, selector: str, action: str) -> int:
     args.time = args.time if args.time is not None else ACTIVATION_TIME
     to = args.to if action == "switch" else local_nodename()
     ep = _endpoint(args)
+    at = getattr(args, "at", None)
     for service in _services(args, selector):
         facts = _call(client.request, ep, "GET", f"/api/services/{service}/dr?to={to}")
+        choice = restore_cmds.fetch(args, service, at)["choice"] if at else ""
         if args.output != "json":
             print(preflight_text(service, to, facts), flush=True)
+            if choice:
+                print(f"  data: {choice}", flush=True)
         if not args.yes:
             if not sys.stdin.isatty():
                 raise UsageError("confirm with --yes (no terminal to ask on)")
@@ -173,6 +177,8 @@ def activate(args: argparse.Namespace, selector: str, action: str) -> int:
                 print("nothing done")
                 return EXIT_FAILED
     params: dict[str, Any] = {"to": to} if action == "switch" else {}
+    if at:
+        params["at"] = at
     code = orchestrated(args, selector, action, **params)
     if code == EXIT_OK and args.wait and args.output != "json":
         for service in _services(args, selector):

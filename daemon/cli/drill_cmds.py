@@ -13,6 +13,7 @@ import json
 import sys
 import time
 from typing import Any
+from urllib.parse import quote
 
 from daemon.cli import client
 from daemon.cli.daemon_cmds import _age, _follow
@@ -32,6 +33,8 @@ def preflight_text(facts: dict[str, Any], check: str) -> str:
              "(production and replication go on)."]  # fmt: skip
     for rid, age in sorted((facts.get("data_age") or {}).items()):
         lines.append(f"  data of {rid} here: {_age(age)} (the RPO a takeover would have now)")
+    if facts.get("restore_choice"):
+        lines.append(f"  data: {facts['restore_choice']}")
     lines.append(f"  will start, on clones of the data: {' '.join(facts.get('will_start') or [])}")
     lines.append(f"  check: {check or '(none: set drill_check, or --check CMD)'}")
     lines.append(f"  time limit: {facts.get('timeout', 0):g}s (drill_timeout)")
@@ -107,8 +110,9 @@ def drill(args: argparse.Namespace, selector: str) -> int:
     if not args.node and not args.server:
         node = default_node(list(_instances(args, service)[0].config.members.drpnodes), here)
     query = f"?node={node}" if node != here and not args.server else ""
+    at_query = (("&" if query else "?") + f"at={quote(args.at, safe='')}") if args.at else ""
     try:
-        facts = client.request(ep, "GET", f"/api/services/{service}/drill{query}")
+        facts = client.request(ep, "GET", f"/api/services/{service}/drill{query}{at_query}")
     except client.ClientError as exc:
         if 400 <= exc.status < 500:
             return _refused(str(exc))
@@ -132,6 +136,8 @@ def drill(args: argparse.Namespace, selector: str) -> int:
         params["node"] = node
     if args.check is not None:
         params["check"] = args.check
+    if args.at:
+        params["at"] = args.at
     started = time.time() - 5  # the daemon's clock may differ a little
     try:
         accepted = client.submit_action(ep, service, "drill", **params)
@@ -179,7 +185,8 @@ def _drill_local(args: argparse.Namespace, service: str, node: str) -> int:
     async def go() -> dict[str, Any]:
         state = await inst.status()
         drills = Drills(var_dir(args), config_dir(args.config_dir), EventBus())
-        return await drills.run(inst, str(state.avail), check=args.check, keep=bool(args.keep))
+        return await drills.run(inst, str(state.avail), check=args.check, keep=bool(args.keep),
+                                at=args.at)  # fmt: skip
 
     try:
         report = asyncio.run(go())

@@ -21,6 +21,7 @@ from daemon.cli import (
     daemon_cmds,
     drill_cmds,
     instance_cmds,
+    restore_cmds,
     sync_cmds,
 )
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
@@ -108,7 +109,7 @@ SERVICE_ACTIONS = (
     Action(
         ("takeover",),
         daemon_cmds.activation("takeover"),
-        ("yes", "wait", "time", "server"),
+        ("yes", "wait", "time", "server", "at"),
         "activate the service on this node (the DR command)",
     ),
     *(
@@ -128,7 +129,7 @@ SERVICE_ACTIONS = (
     Action(
         ("drill",),
         drill_cmds.drill,
-        ("node", "check", "keep", "yes", "wait", "time", "local", "server"),
+        ("node", "check", "keep", "yes", "wait", "time", "local", "server", "at"),
         "rehearse a takeover on this node in an isolated bubble (production goes on); "
         "prints the report",
     ),
@@ -143,6 +144,18 @@ SERVICE_ACTIONS = (
         drill_cmds.print_drills,
         ("server",),
         "the recent drills on this node: result, RTO, failing step",
+    ),
+    Action(
+        ("print", "restorepoints"),
+        restore_cmds.print_restorepoints,
+        ("node", "server"),
+        "the restore points kept on this node (or --node N): name, age, complete, size",
+    ),
+    Action(
+        ("restorepoint", "delete"),
+        restore_cmds.delete_restorepoint,
+        ("node", "server"),
+        "restorepoint delete POINT: delete a restore point here (or --node N); never the newest",
     ),
     Action(
         ("drill", "bubble-up"),
@@ -250,6 +263,9 @@ def _parser() -> argparse.ArgumentParser:
         "--check", metavar="CMD", help="drill: the check run in the bubble (default drill_check)"
     )
     parser.add_argument("--keep", action="store_true", help="drill: leave the bubble up")
+    parser.add_argument(
+        "--at", metavar="POINT", help="takeover, drill: from this restore point (name or time)"
+    )
     parser.add_argument("--server", metavar="URL", help="a remote ferryd (https://node:7443)")
     parser.add_argument("--token", metavar="TOKEN", help="bearer token for --server")
     parser.add_argument("--role", choices=("root", "operator", "guest"), help="token create")
@@ -289,6 +305,7 @@ OPTION_FLAGS = {
     "node": "--node",
     "check": "--check",
     "keep": "--keep",
+    "at": "--at",
 }
 
 
@@ -304,6 +321,10 @@ def _find_action(words: list[str]) -> Action:
         return next(a for a in SERVICE_ACTIONS if a.words == ("docker",))
     for action in SERVICE_ACTIONS:
         if tuple(words) == action.words:
+            return action
+        if action.words == ("restorepoint", "delete") and words[:2] == list(action.words):
+            if len(words) != 3:
+                raise UsageError("restorepoint delete POINT (a name from print restorepoints)")
             return action
     said = " ".join(words) or "(nothing)"
     hint = closest(said, [" ".join(a.words) for a in SERVICE_ACTIONS])
@@ -330,6 +351,7 @@ def run(argv: Sequence[str]) -> int:
     if args.selector in node_commands:
         return node_commands[args.selector](args)
     action = _find_action(args.words)
+    args.point = args.words[2] if action.words == ("restorepoint", "delete") else None
     _check_options(args, action)
     if args.passthrough and action.words not in PASSTHROUGH_ACTIONS:
         raise UsageError(f"'{' '.join(action.words)}' takes nothing after '--'")

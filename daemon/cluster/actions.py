@@ -29,6 +29,8 @@ from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.cluster.state import ClusterState, Expect, SetExpect
 from daemon.drill.runner import DrillRefused, Drills
 from daemon.node.services import NodeServices
+from daemon.restore import catalog
+from daemon.restore.points import PointError
 from daemon.service.instance import Instance
 from daemon.sync.base import SyncDriver, TargetReport
 from daemon.sync.docker.driver import Driver as DockerSync
@@ -141,6 +143,14 @@ class ClusterActions:
             if failed:
                 raise ActionFailure("; ".join(f"{r.rid} -> {r.target}: {r.reason}" for r in failed))
             return result
+        if action == "takeover" and params.get("at"):
+            # The point waits for the start here, after the others stopped (pending.py).
+            try:
+                chosen = catalog.request_takeover(inst, str(params["at"]), record.requested_by)
+            except PointError as exc:
+                raise ActionFailure(str(exc)) from None
+            log.info("%s: takeover from restore point %s", name, chosen["restore_point"])
+            return {**chosen, **await self._expect(record, inst)}
         if action in EXPECT_ACTIONS or (action in ("start", "stop") and orchestrated):
             return await self._expect(record, inst)
         return await self.services.act(record)
@@ -163,6 +173,7 @@ class ClusterActions:
                 keep=bool(record.params.get("keep")),
                 requested_by=record.requested_by,
                 progress=lambda line: log.info("%s: drill: %s", inst.name, line),
+                at=record.params.get("at"),
             )
         except DrillRefused as exc:
             raise ActionFailure(str(exc)) from None
@@ -182,8 +193,9 @@ class ClusterActions:
             "keep": bool(record.params.get("keep")),
             "requested_by": record.requested_by,
         }
-        if record.params.get("check") is not None:
-            body["check"] = record.params["check"]
+        for name in ("check", "at"):
+            if record.params.get(name) is not None:
+                body[name] = record.params[name]
         log.info("%s: %s runs on %s (asked through its ferryd)", inst.name, record.action, node)
         limit = float(inst.value("DEFAULT", "drill_timeout")) + 600.0
         peers = self._daemons()

@@ -49,6 +49,8 @@ class Clone:
     subvolume: str = ""  # snapshot: the mounted subvolume (path in the top level)
     path: str = ""  # snapshot: the clone, path in the top level
     source: str = ""  # snapshot: what was cloned (path in the top level), set when made
+    point: str = ""  # snapshot (drill --at): the restore point's snapshot, path in the top level
+    lower: str = ""  # overlay (drill --at): the restore point's tree, else the mount point
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -174,7 +176,9 @@ class Cloner:
                     continue
                 top = tops[clone.device]
                 source = clone.subvolume
-                if clone.sync_rid:
+                if clone.point:
+                    source = clone.point
+                elif clone.sync_rid:
                     source = await self._received(top, clone) or source
                 await self._run("mkdir", "-p", str(PurePosixPath(f"{top}/{clone.path}").parent))
                 await self._snapshot_tree(top, source, clone.path)
@@ -202,7 +206,7 @@ class Cloner:
             name = clone.rid.replace("#", "_")
             upper, workdir = f"{self.work}/scratch/{name}.up", f"{self.work}/scratch/{name}.work"
             await self._run("mkdir", "-p", upper, workdir)
-            options = f"lowerdir={clone.mnt},upperdir={upper},workdir={workdir}"
+            options = f"lowerdir={clone.lower or clone.mnt},upperdir={upper},workdir={workdir}"
             await self._run("mount", "-t", "overlay", "-o", options, "drill", clone.mnt)
 
 

@@ -47,6 +47,7 @@ class DrillRecord:
     bubble_pid: int = 0
     bubble_ticks: int = 0
     clones: list[dict[str, Any]] = field(default_factory=list)
+    restore_point: str = ""  # drill --at: the point rehearsed ('' : the newest data)
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:

@@ -26,21 +26,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import shutil
 import sys
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from daemon.drill import clones as clones_mod
 from daemon.drill.bubble import BRIDGE, Bubble, BubbleError, bridge_address, create
-from daemon.drill.clones import Clone, CloneError, Cloner, plan_clone
+from daemon.drill.clones import OVERLAY, SNAPSHOT, Clone, CloneError, Cloner, plan_clone
 from daemon.drill.record import FAIL, PASS, DrillRecord, DrillStore, instance_var_dir
 from daemon.events import EventBus
+from daemon.restore import catalog, pending
+from daemon.restore.points import Entry, PointError
 from daemon.service.instance import Instance
 from daemon.sync import stamps
+from daemon.sync.rsync.points import TREES
 from daemon.system import mounts
 from daemon.system.command import CommandError
 from daemon.system.net import prefix_length
@@ -94,6 +99,18 @@ def refusal(
     return ""
 
 
+def at_point_clone(clone: Clone, inst: Instance, entries: list[Entry]) -> Clone:
+    """A clone of a restore point's data (drill --at) where the point holds this fs's data:
+    a snapshot of the point's snapshot, or an overlay over the point's tree."""
+    for entry in entries:
+        if clone.kind == SNAPSHOT and entry.subvolume and entry.subvolume == clone.subvolume:
+            return replace(clone, point=f".ferry/{inst.name}/{entry.rid}/{entry.ref}")
+        dst = str(inst.resources[entry.rid].values.get("dst") or "") if entry.kind == "tree" else ""
+        if clone.kind == OVERLAY and dst and os.path.normpath(dst) == clone.mnt:
+            return replace(clone, lower=f"{clone.mnt}/{TREES}/{entry.ref}")
+    return clone
+
+
 def _tail(text: str, lines: int = OUTPUT_TAIL) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
@@ -115,6 +132,7 @@ class Drills:
         self.clustername = clustername
         self.store = DrillStore(var_dir)
         self._tasks: dict[str, asyncio.Task[Any]] = {}
+        self._entries: dict[str, list[Entry]] = {}  # drill id -> the point's entries (--at)
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------------ queries
@@ -142,6 +160,7 @@ class Drills:
         keep: bool = False,
         requested_by: str = "",
         progress: Callable[[str], None] | None = None,
+        at: str | None = None,
     ) -> dict[str, Any]:
         """Run one drill of ``inst`` on this node; its report (``result`` pass or fail).
         DrillRefused before anything is made."""
@@ -152,6 +171,14 @@ class Drills:
             why = self.refusal(inst, avail)
             if why:
                 raise DrillRefused(why)
+            point_name = ""
+            entries: list[Entry] = []
+            if at is not None:
+                try:
+                    point, entries = catalog.entries_at(inst, at)
+                except PointError as exc:
+                    raise DrillRefused(str(exc)) from None
+                point_name = point.name
             now = time.time()
             timeout = float(inst.value("DEFAULT", "drill_timeout"))
             record = DrillRecord(
@@ -166,7 +193,11 @@ class Drills:
                 timeout=timeout,
                 requested_by=requested_by,
                 data_age=data_age(inst, now),
+                restore_point=point_name,
             )
+            if point_name:
+                record.data_age = {e.rid: round(now - e.data_time, 3) for e in entries}
+                self._entries[record.id] = entries
             self.store.save(record)
             self._publish(record)
             say = progress or (lambda line: None)
@@ -231,7 +262,7 @@ class Drills:
         say(f"bubble: namespaces held by pid {bubble.pid}, network: lo and {BRIDGE} only")
 
         record.step = "clone"
-        plans = self._plan_clones(inst, record)
+        plans = self._plan_clones(inst, record, self._entries.get(record.id, []))
         record.clones = [c.as_dict() for c in plans]
         self.store.save(record)  # before they exist: a crash now still removes them
         work.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -250,6 +281,10 @@ class Drills:
 
         record.step = "start"
         self.store.save(record)
+        images = [e for e in self._entries.pop(record.id, []) if e.kind == "images"]
+        if images:  # the bubble's engine tags the point's images first (see pending.py)
+            pending.request(instance_var_dir(record.id), inst.name, record.restore_point,
+                            images, f"drill {record.id}")  # fmt: skip
         result = await self._inside(inst, record, "bubble-up")
         if not result.ok:
             raise DrillFailed(
@@ -283,7 +318,9 @@ class Drills:
                 f"the check exited {done.returncode}: {_tail(record.check_output, 3)}"
             )
 
-    def _plan_clones(self, inst: Instance, record: DrillRecord) -> list[Clone]:
+    def _plan_clones(
+        self, inst: Instance, record: DrillRecord, entries: list[Entry]
+    ) -> list[Clone]:
         btrfs_syncs: dict[str, str] = {}
         for rid in sorted(inst.sync_rids):
             resource = inst.resources.get(rid)
@@ -302,7 +339,7 @@ class Drills:
                 )
             except CloneError as exc:
                 raise DrillFailed(str(exc)) from None
-        return plans
+        return [at_point_clone(c, inst, entries) for c in plans] if entries else plans
 
     async def _wire(self, inst: Instance, bubble: Bubble) -> None:
         """The bubble's bridge takes an address in each ip resource's subnet (its gateway)."""

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from daemon.config.converters import Converter
+
 UNITS = ("h", "d", "w", "m", "y")
 UNIT_NAMES = {"h": "hours", "d": "days", "w": "weeks", "m": "months", "y": "years"}
 _TOKEN_RE = re.compile(r"^(\d{1,6})([hdwmy])$")
@@ -97,3 +99,27 @@ def pruned(
     listed = sorted(points)
     keep = kept(listed, now, policy, min_age)
     return [p for p in listed if p not in keep]
+
+
+def _retain(text: str) -> Policy:
+    try:
+        return parse_retain(text)
+    except PolicyError as exc:
+        raise ValueError(str(exc)) from None
+
+
+RETAIN = Converter("retention", _retain, lambda policy: policy.render())
+
+
+def _percent(text: str) -> float:
+    word = text.strip().rstrip("%").strip()
+    try:
+        value = float(word)
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a percentage (e.g. 10%)") from None
+    if not 0 <= value < 100:
+        raise ValueError(f"{text.strip()!r} is not between 0% and 100%")
+    return value
+
+
+PERCENT = Converter("percentage", _percent, lambda value: f"{value:g}%", numeric=True)

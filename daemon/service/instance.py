@@ -18,7 +18,9 @@ from typing import Any
 
 from daemon.config.service import ServiceConfig
 from daemon.resources.base import Resource, ResourceError, StatusReport
+from daemon.resources.container_docker.engine import Engine
 from daemon.resources.registry import START_ORDER
+from daemon.restore import pending
 from daemon.service.lock import action_lock
 from daemon.service.status import Status, as_standby, demote_sync, fold, start_succeeded
 
@@ -236,6 +238,16 @@ class Instance:
         if self.value("DEFAULT", "disable"):
             raise ActionError(f"{self.name} is disabled (DEFAULT.disable): no action is taken")
 
+    async def _apply_restore_point(self) -> None:
+        """A takeover --at (or a drill --at) asked for a restore point: make it the live
+        data before anything starts (daemon/restore/pending.py)."""
+        engines = [getattr(r, "engine", None) for r in self.resources.values()]
+        engine = next((e for e in engines if isinstance(e, Engine)), None)
+        try:
+            await pending.apply(self.var_dir, self.name, self.resources, engine)
+        except pending.RestoreError as exc:
+            raise ActionError(str(exc)) from None
+
     async def start(
         self,
         rids: Sequence[str] | None = None,
@@ -252,6 +264,8 @@ class Instance:
                     await resource.clear_leftovers()
                 except (ResourceError, OSError) as exc:
                     raise ActionError(f"{resource.rid}: {exc}") from None
+            if not standby_only and rids is None:
+                await self._apply_restore_point()
             started: list[Resource] = []
             for resource in self._select(rids):
                 if resource.disabled or (standby_only and not resource.standby):

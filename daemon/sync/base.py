@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
+from daemon.restore import keeper as restore
+from daemon.restore.points import Entry
 from daemon.service.status import Status
 from daemon.sync import plan, stamps
 from daemon.sync.progress import Progress, running_transfer
@@ -29,6 +31,7 @@ from daemon.sync.transport import Peers, TransportError
 log = logging.getLogger("ferry.sync")
 
 GUARD_TIMEOUT = 60.0
+POINT_TIMEOUT = 600.0  # the target keeps the run's restore point and prunes: snapshots, du
 SYNC_LOCK_WAIT = 120.0
 WATCH_EVERY = 1.0  # how often a running transfer is checked for progress and reported
 
@@ -85,6 +88,7 @@ class SyncDriver(Resource):
     # Data that changes while the service runs (files, subvolumes); docker images do not:
     # the last sync of a switch, after the writers stop, sends only such resources.
     moves_live_data = True
+    run_started: float | None = None  # set by run_sync: the run's time names its point
 
     # Start and stop do nothing for sync resources -------------------------------------------
 
@@ -110,6 +114,14 @@ class SyncDriver(Resource):
     @property
     def sync_dir(self) -> Path:
         return stamps.sync_dir(self.state_dir, self.rid)
+
+    @property
+    def var_dir(self) -> Path:
+        return Path(self.instance.var_dir)
+
+    @property
+    def service(self) -> str:
+        return str(self.instance.name)
 
     async def local_up(self, final: bool = False) -> bool:
         """Is the service up here? Judged on all non-sync, non-app resources.
@@ -165,6 +177,11 @@ class SyncDriver(Resource):
                 return StatusReport(Status.NA, ["info: no target"])
             sent = {t: stamps.read(stamps.sent_path(self.state_dir, self.rid, t)) for t in targets}
             status, lines = plan.sender_status(sent, now, self.max_delay)
+        guard = restore.guard_warning(self)
+        if guard:
+            lines.insert(0, f"warn: {guard}")
+            if status is Status.UP:
+                status = Status.WARN
         if running is not None:
             lines.insert(0, f"info: transfer running: {_running_text(running)}")
             if status is Status.DOWN:
@@ -232,8 +249,9 @@ class SyncDriver(Resource):
         # began (btrfs: the run's snapshot, shared by its targets) is that old.
         data_time = min(began, result.data_time or began)
         stamp = stamps.Stamp(
-            data_time, ended, result.bytes, ended - began, result.mode, self.instance.node, target
-        )
+            data_time, ended, result.bytes, ended - began, result.mode, self.instance.node, target,
+            self.run_started or began,
+        )  # fmt: skip
         stamps.write(stamps.sent_path(self.state_dir, self.rid, target), stamp)
         await self._stamp_target(target, stamp, peers)
         return TargetReport(
@@ -306,13 +324,9 @@ class SyncDriver(Resource):
         try:
             if await self.daemon_call(target, peers, "stamp", stamp=asdict(stamp)) is not None:
                 return
-            path = stamps.received_path(self.state_dir, self.rid)
-            script = (
-                f'mkdir -p "{path.parent}" && cat > "{path}.tmp" && sync "{path}.tmp" '
-                f'&& mv "{path}.tmp" "{path}"'
-            )
+            argv = self.remote_argv("sync", "stamp-peer", "--rid", self.rid)
             result = await peers.run(
-                target, ["sh", "-c", script], timeout=GUARD_TIMEOUT, input=stamp.to_json().encode()
+                target, argv, timeout=POINT_TIMEOUT, input=stamp.to_json().encode()
             )
             error = "" if result.ok else result.stderr.strip()
         except TransportError as exc:
@@ -338,13 +352,35 @@ class SyncDriver(Resource):
         if verb == "stamp":
             if stamp is None:
                 raise ResourceError("a stamp call without its stamp")
-            stamps.write(stamps.received_path(self.state_dir, self.rid), stamps.Stamp(**stamp))
-            return {}
+            received = stamps.Stamp(**stamp)
+            stamps.write(stamps.received_path(self.state_dir, self.rid), received)
+            return {"point": await restore.keep(self, received)}
         return await self.peer_verb(verb, sender)
 
     async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:
         """A driver's own target-side call (rsync: prepare, release)."""
         raise ResourceError(f"{verb} is not a call of this sync driver")
+
+    # Restore points (the target's side; see daemon/restore/keeper.py) ------------------------
+
+    async def point_entry(self, name: str, stamp: stamps.Stamp) -> Entry | None:
+        """Keep what the run just delivered here as point ``name``; None: no point here."""
+        return None
+
+    async def drop_entry(self, entry: Entry) -> None:
+        """Delete what holds entry's data (pruning, or an operator's delete)."""
+
+    async def restore_entry(self, entry: Entry) -> None:
+        """Make entry's data the live data on this node (a takeover from a point)."""
+        raise ResourceError(f"{self.rid}: this driver keeps no restore points")
+
+    async def measure_entries(self, entries: list[Entry]) -> dict[str, int]:
+        """Entry name -> its size in bytes, where this driver can tell."""
+        return {}
+
+    async def points_free(self) -> float | None:
+        """Free space of the filesystem holding the points, in percent; None: unknown."""
+        return None
 
     # What drivers implement -------------------------------------------------------------------
 

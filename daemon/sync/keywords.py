@@ -5,6 +5,9 @@ from __future__ import annotations
 from daemon.config import converters as c
 from daemon.config.keywords import Inherit, Keyword, merge
 from daemon.resources.keywords import GENERIC, driver_type
+from daemon.restore.policy import PERCENT, RETAIN, parse_retain
+
+RETAIN_DEFAULT = "24h 7d 4w"
 
 TYPES = ("rsync", "btrfs", "docker")
 
@@ -61,6 +64,36 @@ SYNC_COMMON = merge(
             c.DURATION,
             default=300,
             scopable=True,
+        ),
+        Keyword(
+            "retain",
+            "Restore points kept on each target, btrbk style: the newest point of each of the "
+            "last N hours (h), days (d), weeks (w), months (m), years (y). A point costs the "
+            "data changed since the point before it.",
+            RETAIN,
+            default=parse_retain(RETAIN_DEFAULT),
+            scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
+            example="retain = 24h 14d 8w 6m",
+        ),
+        Keyword(
+            "retain_min",
+            "Every restore point younger than this is kept, whatever retain says.",
+            c.DURATION,
+            default=3600,
+            scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
+            example="retain_min = 1h",
+        ),
+        Keyword(
+            "retain_free_min",
+            "Free space (percent of the target filesystem) under which the oldest restore "
+            "points are pruned first, the newest always kept.",
+            PERCENT,
+            default=10,
+            scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
+            example="retain_free_min = 10%",
         ),
     ),
 )

@@ -3,6 +3,7 @@ daemon share."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 
 from daemon.resources.base import ResourceError
@@ -22,8 +23,10 @@ async def run_sync(
     never an exception."""
     peers = Peers(daemons=daemons)
     reports: list[TargetReport] = []
+    began = time.time()  # one run: its restore point has one name on every resource
     try:
         for resource in resources:
+            resource.run_started = began
             try:
                 reports += await resource.sync(action, peers, targets, final)
             except SyncRefused as exc:

@@ -23,6 +23,11 @@ class Stamp:
     mode: str  # "full" or "incremental"
     source: str
     target: str
+    run: float = 0.0  # when the sync run began: names the restore point (0: started)
+
+    @property
+    def run_time(self) -> float:
+        return self.run or self.started
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -38,6 +43,7 @@ class Stamp:
             mode=str(data["mode"]),
             source=str(data["source"]),
             target=str(data["target"]),
+            run=float(data.get("run") or 0.0),
         )
 
 

@@ -22,7 +22,11 @@ ACTION_ID = "0" * 32
 
 
 def _concrete(path: str) -> str:
-    return path.replace("{svc}", "svc1").replace("{action_id}", ACTION_ID)
+    return (
+        path.replace("{svc}", "svc1")
+        .replace("{action_id}", ACTION_ID)
+        .replace("{point}", "2026-12-03T09:00:00Z")
+    )
 
 
 def _body(method: str, path: str) -> dict[str, object] | None:
@@ -77,6 +81,8 @@ async def test_guest_reads_but_gets_403_on_every_writing_route(ferryd: Running) 
         ("PUT", "/api/cluster/services/{svc}/config"),
         ("POST", "/api/cluster/services/{svc}/sync"),
         ("POST", "/api/cluster/services/{svc}/drill"),
+        ("POST", "/api/cluster/services/{svc}/restorepoints"),
+        ("DELETE", "/api/services/{svc}/restorepoints/{point}"),
     }
     async with ferryd.session("guest") as session:
         for route in writing:

@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from daemon.resources.base import ResourceError
+from daemon.restore import keeper as restore
+from daemon.restore.points import Entry
 from daemon.sync.base import SyncDriver, TargetReport, TransferResult
 from daemon.sync.btrfs import side as sides
 from daemon.sync.btrfs.plan import (
@@ -27,11 +29,13 @@ from daemon.sync.btrfs.plan import (
     common_parent,
     full_send_reason,
     obsolete,
+    ordered,
     retention,
     snapshot_name,
 )
 from daemon.sync.btrfs.stream import SendSize
 from daemon.sync.progress import Progress
+from daemon.sync.stamps import Stamp
 from daemon.sync.transport import Peers
 from daemon.system.command import kill
 
@@ -88,6 +92,43 @@ class Driver(SyncDriver):
         if verb == "list":
             return {"snapshots": await peer_list(self)}
         return await super().peer_verb(verb, sender)
+
+    # Restore points: the received snapshots themselves -----------------------------------
+
+    def point_refs(self) -> set[str]:
+        return {e.ref for e in restore.index_of(self).entries()}
+
+    async def point_entry(self, name: str, stamp: Stamp) -> Entry | None:
+        async with self.open_side(str(self.values["dst"])) as side:
+            received = [s for s in await side.snapshots() if s.received_uuid]
+            if not received:
+                return None
+            return Entry(name, self.rid, "btrfs", received[-1].name, stamp.started,
+                         subvolume=side.subvolume)  # fmt: skip
+
+    async def drop_entry(self, entry: Entry) -> None:
+        async with self.open_side(str(self.values["dst"])) as side:
+            newest = ordered(await side.snapshots())
+            if newest and newest[-1].name == entry.ref:
+                raise ResourceError(f"{entry.ref} is the newest snapshot: the next send's parent")
+            await side.delete([entry.ref])
+
+    async def restore_entry(self, entry: Entry) -> None:
+        async with self.open_side(str(self.values["dst"])) as side:
+            path = side.snap_dir / entry.ref
+            if not sides.is_subvolume(path):
+                raise ResourceError(f"{self.rid}: the snapshot of point {entry.name} is gone")
+            for warning in await side.refresh_data(path):
+                log.warning("%s %s: %s", self.instance.name, self.rid, warning)
+
+    async def measure_entries(self, entries: list[Entry]) -> dict[str, int]:
+        async with self.open_side(str(self.values["dst"])) as side:
+            paths = {str(side.snap_dir / e.ref): e.name for e in entries}
+            return await sides.exclusive_sizes(paths)
+
+    async def points_free(self) -> float | None:
+        async with self.open_side(str(self.values["dst"])) as side:
+            return sides.free_percent(side.top)
 
     async def sync(
         self, action: str, peers: Peers, only_targets: list[str] | None = None, final: bool = False
@@ -149,7 +190,8 @@ class Driver(SyncDriver):
         """Keep every target's pair (and new); delete the snapshots no target needs."""
         kept = retention(await side.snapshots(), pairs, self.targets(), new)
         side.write_pairs(kept.pins)  # first: a crash in between over-retains, never loses
-        await side.delete(kept.delete)
+        points = self.point_refs()  # restore points received here before a takeover
+        await side.delete([name for name in kept.delete if name not in points])
 
     async def _send(
         self,
@@ -260,7 +302,12 @@ async def peer_receive(driver: Driver, stdin_fd: int) -> list[str]:
         final = new[0]
         await side.verify_received(final)
         warnings = await side.refresh_data(final)
-        await side.delete(obsolete(await side.snapshots(), keep=final.name))
+        # The snapshots of restore points stay (the keeper prunes them by the policy);
+        # one received by a run whose point was not recorded goes.
+        points = driver.point_refs()
+        await side.delete(
+            [n for n in obsolete(await side.snapshots(), keep=final.name) if n not in points]
+        )
         side.pairs_path.unlink(missing_ok=True)  # a record of when it sent: moot now
         return warnings
 

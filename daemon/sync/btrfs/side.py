@@ -86,6 +86,25 @@ async def device_of_label(label: str, service_devices: Sequence[str] = ()) -> st
     )
 
 
+async def exclusive_sizes(paths: dict[str, str]) -> dict[str, int]:
+    """path -> key, to key -> the bytes only that subvolume holds (btrfs filesystem du)."""
+    present = [p for p in paths if Path(p).is_dir()]
+    if not present:
+        return {}
+    text = await _btrfs("filesystem", "du", "-s", "--raw", *present, timeout=300)
+    sizes: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split(None, 3)
+        if len(fields) == 4 and fields[0].isdigit() and fields[3] in paths:
+            sizes[paths[fields[3]]] = int(fields[1])
+    return sizes
+
+
+def free_percent(path: Path) -> float:
+    stat = os.statvfs(path)
+    return 100.0 * stat.f_bavail / stat.f_blocks if stat.f_blocks else 100.0
+
+
 def is_subvolume(path: Path) -> bool:
     """The root directory of every btrfs subvolume has inode number 256."""
     try:
@@ -263,6 +282,15 @@ async def opened(
 ) -> AsyncIterator[Side]:
     """Mount the top level of the btrfs labelled ``label`` privately while working on it."""
     device = await device_of_label(label, service_devices)
+    async with opened_device(device, subvolume, work_dir, svc, rid, label) as side:
+        yield side
+
+
+@contextlib.asynccontextmanager
+async def opened_device(
+    device: str, subvolume: str, work_dir: Path, svc: str, rid: str, label: str = ""
+) -> AsyncIterator[Side]:
+    """Mount the top level of the btrfs on device privately while working on it."""
     top = work_dir / "top"
     top.mkdir(parents=True, exist_ok=True)
     if mounts.mounted_at(str(top)) is not None:

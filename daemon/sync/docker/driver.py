@@ -25,17 +25,21 @@ import aiodocker
 from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
 from daemon.resources.container_docker.engine import API_TIMEOUT, Engine, EngineError, engine_for
+from daemon.restore.pending import RestoreError, retag
+from daemon.restore.points import Entry
 from daemon.service.status import Status
 from daemon.sync import receive
 from daemon.sync.base import SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
 from daemon.sync.progress import Progress
+from daemon.sync.stamps import Stamp
 from daemon.sync.transport import Peers
 from daemon.system import mounts
 from daemon.system.command import CommandError, run
 
 log = logging.getLogger("ferry.sync")
 PEER_TIMEOUT = 300.0
+POINT_REPO = "ferry-restore"
 SAVE_TIMEOUT = 1800.0
 CHUNK = 256 * 1024
 
@@ -163,6 +167,78 @@ class Driver(SyncDriver):
             await peer_release(self)
             return {}
         return await super().peer_verb(verb, sender)
+
+    # Restore points: the image ids, tagged so that no prune removes them ----------------
+
+    def point_tag(self, entry_name: str, index: int) -> str:
+        stamp = entry_name.replace("-", "").replace(":", "").lower()
+        return f"{POINT_REPO}/{self.instance.name}:{self.rid.replace('#', '-')}-{stamp}-{index}"
+
+    async def point_entry(self, name: str, stamp: Stamp) -> Entry | None:
+        engine = _engine_here(self)
+        try:
+            await engine.ensure_started()
+        except EngineError as exc:
+            raise ResourceError(str(exc)) from None
+        images: dict[str, str] = {}
+        async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
+            for index, ref in enumerate(self.image_refs()):
+                try:
+                    image_id = (await docker.images.inspect(ref))["Id"]
+                except aiodocker.DockerError:
+                    continue  # not here (yet): the point lacks it, the status says so
+                repo, tag = self.point_tag(name, index).rsplit(":", 1)
+                await docker.images.tag(image_id, repo, tag=tag)
+                images[ref] = image_id
+        if not images:
+            return None
+        return Entry(name, self.rid, "images", "", stamp.started, images=images)
+
+    async def drop_entry(self, entry: Entry) -> None:
+        """Untag: the engine deletes an image once no tag and no container holds it."""
+        engine = _engine_here(self)
+        try:
+            await engine.ensure_started()
+        except EngineError as exc:
+            raise ResourceError(str(exc)) from None
+        async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
+            for index in range(len(self.image_refs()) + len(entry.images)):
+                try:
+                    await docker.images.delete(self.point_tag(entry.name, index))
+                except aiodocker.DockerError as exc:
+                    if exc.status != 404:
+                        log.info("%s %s: %s kept: %s", self.instance.name, self.rid,
+                                 self.point_tag(entry.name, index), exc.message)  # fmt: skip
+
+    async def restore_entry(self, entry: Entry) -> None:
+        """Tag each container's image ref to the point's image (the engine keeps both)."""
+        try:
+            await retag(_engine_here(self), entry.images)
+        except RestoreError as exc:
+            raise ResourceError(str(exc)) from None
+
+    async def measure_entries(self, entries: list[Entry]) -> dict[str, int]:
+        """The bytes of the images a point alone holds (not in the next newer point)."""
+        engine = _engine_here(self)
+        if not await engine.ping():
+            return {}
+        sizes: dict[str, int] = {}
+        async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
+            known: dict[str, int] = {}
+            for index, entry in enumerate(entries):
+                newer = (
+                    set(entries[index + 1].images.values()) if index + 1 < len(entries) else set()
+                )
+                total = 0
+                for image_id in set(entry.images.values()) - newer:
+                    if image_id not in known:
+                        try:
+                            known[image_id] = int((await docker.images.inspect(image_id))["Size"])
+                        except aiodocker.DockerError:
+                            known[image_id] = 0
+                    total += known[image_id]
+                sizes[entry.name] = total
+        return sizes
 
     async def check_target(self, target: str, peers: Peers) -> None:
         error = (self._probed.get(target) or {}).get("engine_error")

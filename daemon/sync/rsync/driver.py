@@ -15,9 +15,11 @@ from typing import Any
 
 from daemon.resources.base import ResourceError
 from daemon.resources.fs.driver import Driver as FsDriver
+from daemon.restore.points import Entry
 from daemon.sync import receive, stamps
 from daemon.sync.base import GUARD_TIMEOUT, SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.progress import Progress
+from daemon.sync.rsync import points
 from daemon.sync.transport import Peers
 from daemon.system import mounts
 from daemon.system.command import kill
@@ -88,6 +90,7 @@ class Driver(SyncDriver):
     def options(self) -> list[str]:
         extra = list(self.values.get("options") or [])
         base = [] if self.values.get("reset_options") else list(DEFAULT_OPTIONS)
+        base.append(points.EXCLUDE)  # the target's restore points: never sent, never deleted
         if self.values.get("bwlimit"):
             base.append(f"--bwlimit={self.values['bwlimit']}")
         return [*base, f"--timeout={int(self.values['stall_timeout'])}", *extra]
@@ -247,6 +250,42 @@ class Driver(SyncDriver):
 
     async def clear_leftovers(self) -> None:
         await self.peer_release()  # the receive mount of a killed transfer
+
+    # Restore points (daemon/sync/rsync/points.py) --------------------------------------------
+
+    def dst_here(self) -> str:
+        """Where dst is on this node now: through the receive mount while one is made."""
+        dst = os.path.normpath(str(self.values["dst"]))
+        if (
+            self.values.get("dstfs")
+            and mounts.mounted_at(self._dstfs()) is None
+            and receive.mounted(self)
+            and Path(dst).is_relative_to(self._dstfs())
+        ):
+            rel = os.path.relpath(dst, self._dstfs())
+            return os.path.normpath(os.path.join(self.receive_path(), rel))
+        return dst
+
+    async def point_entry(self, name: str, stamp: stamps.Stamp) -> Entry | None:
+        dst = self.dst_here()
+        if not os.path.isdir(dst):
+            return None
+        return await points.keep(name, dst, self.rid, self.sync_dir, self.instance.name,
+                                 stamp.started)  # fmt: skip
+
+    async def drop_entry(self, entry: Entry) -> None:
+        await points.drop(entry, self.dst_here(), self.sync_dir, self.instance.name)
+
+    async def restore_entry(self, entry: Entry) -> None:
+        for warning in await points.restore(entry, self.dst_here(), self.sync_dir,
+                                            self.instance.name):  # fmt: skip
+            log.warning("%s %s: %s", self.instance.name, self.rid, warning)
+
+    async def measure_entries(self, entries: list[Entry]) -> dict[str, int]:
+        return await points.sizes(entries, self.dst_here(), self.sync_dir, self.instance.name)
+
+    async def points_free(self) -> float | None:
+        return points.free(self.dst_here())
 
 
 def _die_with_parent() -> Callable[[], None]:

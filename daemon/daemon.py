@@ -46,6 +46,7 @@ from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync
 from daemon.node.config import NodeConfig
 from daemon.node.services import NodeServices
 from daemon.node.trust import untrusted
+from daemon.restore.metrics import register_restore_gauges
 from daemon.scheduler.component import Scheduler
 from daemon.service.status import Status
 
@@ -264,6 +265,7 @@ class Daemon:
         register_sync_gauges(registry, ctx.services)
         if ctx.drills is not None:
             register_drill_gauges(registry, ctx.drills.store, ctx.nodename)
+        register_restore_gauges(registry, self.var_dir, ctx.nodename)
         if ctx.cluster is not None:
             register_peer_gauges(registry, ctx.cluster)
 

@@ -101,6 +101,30 @@ def _run_action(args: argparse.Namespace, selector: str, action: str) -> int:
 
 
 def start(args: argparse.Namespace, selector: str) -> int:
+    """start; with --local --at POINT, from a restore point (the DR activation by hand,
+    without a daemon: the point becomes the live data, then everything starts)."""
+    if args.at:
+        if not args.local:
+            raise UsageError("start --at needs --local (through the daemon: takeover --at)")
+        if args.rid:
+            raise UsageError("start --at starts every resource: --rid does not apply")
+        from daemon.restore import catalog
+        from daemon.restore.points import PointError
+
+        for instance in _instances(args, selector):
+            try:
+                chosen = catalog.request_takeover(instance, args.at, "cli start --at")
+            except PointError as exc:
+                raise UsageError(str(exc)) from None
+            if args.output != "json":
+                print(f"{instance.name}: starting from restore point {chosen['restore_point']}")
+        code = _run_action(args, selector, "start")
+        if code != EXIT_OK:
+            from daemon.restore import pending
+
+            for instance in _instances(args, selector):
+                pending.cancel(instance.var_dir, instance.name)
+        return code
     return _run_action(args, selector, "start")
 
 

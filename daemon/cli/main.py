@@ -85,8 +85,9 @@ SERVICE_ACTIONS = (
     Action(
         ("start",),
         instance_cmds.start,
-        ("local", "rid", "lock_wait", "wait", "time", "server"),
-        "start the resources in order; roll back on failure",
+        ("local", "rid", "lock_wait", "wait", "time", "server", "at"),
+        "start the resources in order; roll back on failure (--local --at POINT: from a "
+        "restore point)",
     ),
     Action(
         ("stop",),

@@ -29,7 +29,7 @@ from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.cluster.state import ClusterState, Expect, SetExpect
 from daemon.drill.runner import DrillRefused, Drills
 from daemon.node.services import NodeServices
-from daemon.restore import catalog
+from daemon.restore import catalog, pending
 from daemon.restore.points import PointError
 from daemon.service.instance import Instance
 from daemon.sync.base import SyncDriver, TargetReport
@@ -150,7 +150,13 @@ class ClusterActions:
             except PointError as exc:
                 raise ActionFailure(str(exc)) from None
             log.info("%s: takeover from restore point %s", name, chosen["restore_point"])
-            return {**chosen, **await self._expect(record, inst)}
+            try:
+                return {**chosen, **await self._expect(record, inst)}
+            except ActionFailure:
+                if pending.cancel(inst.var_dir, name):
+                    log.warning("%s: takeover failed: restore point %s dropped, not applied",
+                                name, chosen["restore_point"])  # fmt: skip
+                raise
         if action in EXPECT_ACTIONS or (action in ("start", "stop") and orchestrated):
             return await self._expect(record, inst)
         return await self.services.act(record)

@@ -55,7 +55,7 @@ def guard_path(driver: PointKeeper) -> Path:
     return driver.sync_dir / "restore-guard.json"
 
 
-async def keep(driver: PointKeeper, stamp: Any) -> str:
+async def keep(driver: PointKeeper, stamp: Any, now: float | None = None) -> str:
     """Keep the point of the run stamp stands for, then prune; its name, '' for none."""
     name = point_name(stamp.run_time)
     try:
@@ -73,7 +73,7 @@ async def keep(driver: PointKeeper, stamp: Any) -> str:
     for old in replaced:  # two runs in one second: the later one is the point
         await _drop(driver, old)
     log.info("%s %s: restore point %s kept", driver.service, driver.rid, name)
-    await prune(driver)
+    await prune(driver, now)
     return name
 
 
@@ -120,6 +120,7 @@ async def _guard_space(driver: PointKeeper) -> list[str]:
         )
         log.warning("%s %s: %s", driver.service, driver.rid, message)
         record = _read_guard(driver)
+        guard_path(driver).parent.mkdir(parents=True, exist_ok=True)
         write_atomically(
             guard_path(driver),
             json.dumps({"time": time.time(), "message": message, "pruned": pruned_names,

@@ -6,8 +6,9 @@ top of the point. The takeover records the point here (``<var dir>/restore/<svc>
 pending.json``); the instance's next full start applies it first, under the start's
 lock, after every other node has stopped: each sync resource makes its entry the live
 data (what arrived meanwhile is a newer point, kept, not lost). A failure fails the
-start and leaves the request in place: the service never starts on data that is not
-the one asked for. A drill writes the same file in its own var dir for the images.
+start: the service never starts on data that is not the one asked for; the takeover
+that asked then fails and drops its request (a later start uses the live data). A
+drill writes the same file in its own var dir, for the images.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ def request(var_dir: Path, service: str, point: str, entries: list[Entry], by: s
     body = {"point": point, "by": by, "time": time.time(),
             "entries": [e.as_dict() for e in entries]}  # fmt: skip
     write_atomically(path, json.dumps(body, indent=1) + "\n")
+
+
+def cancel(var_dir: Path, service: str) -> bool:
+    """Drop a request not applied (its takeover failed): a later start uses the live data."""
+    path = pending_path(var_dir, service)
+    existed = path.exists()
+    path.unlink(missing_ok=True)
+    return existed
 
 
 def read(path: Path) -> dict[str, Any] | None:

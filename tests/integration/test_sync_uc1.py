@@ -3,6 +3,7 @@ the guards (sender down, target running, dstfs), kill -9 midway, a dead target, 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -86,6 +87,8 @@ def test_kill_9_midway_keeps_the_target_copy_and_next_run_is_incremental(uc1: Te
     tb = uc1
     sh(tb, "n1", "echo before-kill > /srv/svc1/data/marker")
     assert sync(tb, "n1", "all", "--rid", "sync#1")[0] == 0
+    points_before = restore_points(tb)
+    assert points_before, "the target keeps a restore point of every verified run"
     # 200 MiB of new data, and a slow link so that the transfer is surely running when killed
     sh(tb, "n1", "head -c 200M /dev/urandom > /srv/svc1/data/big && sync")
     tb.netem("n3", "rate", "40mbit")
@@ -119,9 +122,22 @@ def test_kill_9_midway_keeps_the_target_copy_and_next_run_is_incremental(uc1: Te
     assert reports[0]["mode"] == "incremental"
     assert sh(tb, "n3", "stat -c %s /srv/svc1/data/big").stdout.strip() == str(200 * 1024 * 1024)
     every, read_only = _received_subvolumes(tb)
-    assert every == read_only and len(every) == 1, (every, read_only)
+    assert every == read_only, (every, read_only)  # no leftover: only verified snapshots
     assert not leftovers & every
+    # every earlier restore point is intact and listed, and the new run made one more
+    points_after = restore_points(tb)
+    assert set(points_before) < set(points_after), (points_before, points_after)
+    refs = {e["ref"] for p in points_after.values() for e in p["entries"] if e["rid"] == "sync#1"}
+    assert refs <= every, (refs, every)
     sh(tb, "n1", "rm -f /srv/svc1/data/big")
+
+
+def restore_points(tb: Testbed, node: str = "n3") -> dict[str, dict[str, Any]]:
+    """The restore points of sync#1 listed on node, by name."""
+    done = ferry(tb, node, "svc1", "print", "restorepoints", "-o", "json")
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)["points"]
+    return {p["name"]: p for p in listed if "sync#1" in p["resources"]}
 
 
 def _received_subvolumes(tb: Testbed) -> tuple[set[str], set[str]]:

@@ -194,6 +194,12 @@ SERVICE_ACTIONS = (
         ("rid",),
         "internal: the target side of a btrfs sync (run by the sender over ssh)",
     ),
+    Action(
+        ("sync", "stamp-peer"),
+        sync_cmds.stamp_peer,
+        ("rid",),
+        "internal: record a transfer's stamp and keep its restore point (run over ssh)",
+    ),
     *(
         Action(
             ("sync", verb),

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
@@ -159,4 +160,29 @@ def rsync_peer(args: argparse.Namespace, selector: str) -> int:
     except ResourceError as exc:
         print(f"ferry: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def stamp_peer(args: argparse.Namespace, selector: str) -> int:
+    """The target side of a stamp, run by the sender over ssh when no ferryd answers:
+    record the stamp of a successful transfer (JSON on stdin) and keep its restore point."""
+    from daemon.sync.stamps import Stamp
+
+    rids = _rids(args) or []
+    if len(rids) != 1:
+        raise UsageError("sync stamp-peer --rid RID < STAMP.json")
+    instance = _instances(args, selector)[0]
+    driver = instance.resources.get(rids[0])
+    if not isinstance(driver, SyncDriver):
+        raise UsageError(f"{instance.name}: {rids[0]} is not a sync resource")
+    try:
+        stamp = Stamp(**json.loads(sys.stdin.read()))
+    except (ValueError, TypeError) as exc:
+        raise UsageError(f"sync stamp-peer: stdin is not a stamp: {exc}") from None
+    try:
+        answer = asyncio.run(driver.peer_call("stamp", "", asdict(stamp)))
+    except ResourceError as exc:
+        print(f"ferry: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(answer))
     return EXIT_OK

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.integration.drill_ops import Prober, drill, metrics
-from tests.integration.ops import REPO, avail, ferry, load_seed_images, sh, wait
+from tests.integration.ops import REPO, avail, ferry, load_seed_images, sh, status, wait
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, drill, failover, hostile, scheduler, sync
+from bench import api, drill, failover, hostile, restore, scheduler, sync
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **sync.BENCHMARKS,
@@ -14,6 +14,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **failover.BENCHMARKS,
     **drill.BENCHMARKS,
     **hostile.BENCHMARKS,
+    **restore.BENCHMARKS,
 }
 
 

@@ -24,7 +24,7 @@ QUEUE_SIZE = 1024
 
 @dataclass(frozen=True)
 class Event:
-    """One state change. ``kind``: action, instance, config or daemon."""
+    """One state change. ``kind``: action, instance, config, drill, restorepoints or daemon."""
 
     seq: int
     kind: str

@@ -31,8 +31,10 @@ class RestorePointList(_Response):
     service: str
     node: str
     points: list[dict[str, Any]] = Field(
-        description="name, time, age (s), complete, resources, size (bytes, None: unknown), "
-        "entries (per resource: kind, ref, data_time, size)."
+        description="name, time, age (s), complete (every resource has an entry this "
+        "old), resources (those it covers), synced (those of its own run), size (bytes of its "
+        "own run's entries, None: unknown), entries (per resource, its newest entry not newer "
+        "than the point: name, kind, ref, data_time, size)."
     )
     pending: dict[str, Any] | None = Field(
         default=None, description="A takeover's point waiting for the next start here."

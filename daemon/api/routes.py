@@ -517,6 +517,12 @@ async def peer_sync(call: Call) -> SyncPeerAnswer:
         raise ApiError(
             409, f"{name} {body.rid}: {body.verb}: {type(exc).__name__}: {exc}"
         ) from None
+    if answer.get("guard"):
+        call.ctx.events.publish(
+            "restorepoints",
+            {"service": name, "node": call.ctx.nodename, "rid": body.rid,
+             "warning": answer["guard"]},
+        )  # fmt: skip
     return SyncPeerAnswer(answer=answer)
 
 

@@ -123,19 +123,26 @@ class Index:
 
 @dataclass(frozen=True)
 class Point:
-    """A point of the service: its entries on this node, one per resource it covers."""
+    """A point of the service on this node: for each resource, its newest entry not newer
+    than the point (its own when that resource synced in the point's run)."""
 
     name: str
     entries: tuple[Entry, ...]
-    complete: bool
+    complete: bool  # every resource that keeps points here has an entry this old
 
     @property
     def time(self) -> float:
         return point_time(self.name)
 
     @property
+    def own(self) -> tuple[Entry, ...]:
+        """The entries of the point's own run (what deleting the point deletes)."""
+        return tuple(e for e in self.entries if e.name == self.name)
+
+    @property
     def size(self) -> int | None:
-        sizes = [e.size for e in self.entries]
+        """The bytes the point's own entries hold (an older entry is counted in its own)."""
+        sizes = [e.size for e in self.own]
         return None if any(s is None for s in sizes) else sum(s or 0 for s in sizes)
 
     def entry(self, rid: str) -> Entry | None:
@@ -149,20 +156,27 @@ class Point:
             "age": round(now - self.time, 1),
             "complete": self.complete,
             "resources": sorted(e.rid for e in self.entries),
+            "synced": sorted(e.rid for e in self.own),
             "size": self.size,
             "entries": [e.as_dict() for e in self.entries],
         }
 
 
 def service_points(by_rid: Mapping[str, Sequence[Entry]]) -> list[Point]:
-    """The service's points, oldest first; a point is complete when every resource that
-    has points here has one of that name."""
-    names = sorted({e.name for entries in by_rid.values() for e in entries})
+    """The service's points, oldest first: one per run that kept an entry. Resources sync
+    on schedules of their own, so a point takes, for each resource, its newest entry not
+    newer than the point; it is complete when every resource has one."""
     rids = [rid for rid, entries in by_rid.items() if entries]
+    names = sorted({e.name for entries in by_rid.values() for e in entries})
     points = []
     for name in names:
-        entries = tuple(e for rid in rids for e in by_rid[rid] if e.name == name)
-        points.append(Point(name, entries, len(entries) == len(rids)))
+        when = point_time(name)
+        entries = []
+        for rid in rids:
+            older = [e for e in by_rid[rid] if e.time <= when]
+            if older:
+                entries.append(max(older, key=lambda e: e.time))
+        points.append(Point(name, tuple(entries), len(entries) == len(rids)))
     return points
 
 
@@ -187,13 +201,8 @@ def choose(points: Sequence[Point], asked: str) -> Point:
 
 
 def at_point(points: Sequence[Point], point: Point, rid: str) -> Entry | None:
-    """What resource rid restores for point: its own entry, else (an incomplete point)
-    its newest entry not newer than the point; None when it has none that old."""
-    found = point.entry(rid)
-    if found is not None:
-        return found
-    older = [e for p in points if p.time <= point.time for e in p.entries if e.rid == rid]
-    return max(older, key=lambda e: e.name, default=None)
+    """What resource rid restores for point; None when it has no entry that old."""
+    return point.entry(rid)
 
 
 def newer_than(points: Sequence[Point], point: Point) -> list[Point]:
@@ -206,7 +215,7 @@ def describe_choice(points: Sequence[Point], point: Point, now: float | None = N
     newer = newer_than(points, point)
     text = f"restore point {point.name} ({human_age(now - point.time)} old)"
     if not point.complete:
-        text += ", incomplete: the resources it lacks use their newest older point"
+        text += ", incomplete: some resources have no point this old and keep their data"
     if newer:
         span = newer[-1].time - point.time
         text += (

@@ -354,7 +354,11 @@ class SyncDriver(Resource):
                 raise ResourceError("a stamp call without its stamp")
             received = stamps.Stamp(**stamp)
             stamps.write(stamps.received_path(self.state_dir, self.rid), received)
-            return {"point": await restore.keep(self, received)}
+            guarded = restore.guard_count(self)
+            answer: dict[str, Any] = {"point": await restore.keep(self, received)}
+            if restore.guard_count(self) > guarded:  # the space guard pruned: ferryd says so
+                answer["guard"] = restore.guard_warning(self)
+            return answer
         return await self.peer_verb(verb, sender)
 
     async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:

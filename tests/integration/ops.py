@@ -124,14 +124,15 @@ def own_disk_cluster(base: Testbed, tag: str, config: str, image_nodes: tuple[st
     return tb
 
 
-def uc3_testbed(base: Testbed, tag: str) -> Testbed:
-    """Seed use case 3 on a testbed of its own (every node its own disk), without daemons:
-    the service started with --local on n1 and n2 (images loaded), standby on n3."""
+def uc3_testbed(base: Testbed, tag: str, config: str = "") -> Testbed:
+    """Seed use case 3 (or config) on a testbed of its own (every node its own disk),
+    without daemons: the service started with --local on n1 and n2 (images loaded),
+    standby on n3."""
     root = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
     tb = Testbed(state_dir=f"{root}-{tag}", prefix=f"{base.prefix}{tag}-")
     tb.up(shared=())
     try:
-        config = (REPO / "conf.d" / "uc3-flex-drp" / "svc1.conf").read_text()
+        config = config or (REPO / "conf.d" / "uc3-flex-drp" / "svc1.conf").read_text()
         install(tb, NODES, "svc1", config)
         for node in ("n1", "n2"):
             load_seed_images(tb, node)

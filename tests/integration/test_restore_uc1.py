@@ -31,6 +31,17 @@ CONFIG = (
 )
 URL = "http://10.0.3.3/"
 KNOWN = "known-content-of-point-A"
+# 64 KiB, so that its data is an extent of its own (btrfs inlines small files)
+WRITE_KNOWN = (
+    f"mkdir -p /srv/svc1/data/www && (echo {KNOWN}; head -c 65536 /dev/zero | tr '\\0' x) "
+    "> /srv/svc1/data/www/index.html && echo kept > /srv/svc1/data/www/other.txt"
+)
+
+
+def holds_known(tb: Testbed) -> bool:
+    """Whether n3's live data holds the known content (it may hold random bytes)."""
+    done = sh(tb, "n3", f"grep -q {KNOWN} /srv/svc1/data/www/index.html && echo yes || true")
+    return done.stdout.strip() == "yes"
 
 
 def points(tb: Testbed, node: str = "n3") -> list[dict[str, Any]]:
@@ -51,8 +62,13 @@ def standby_up(tb: Testbed) -> bool:
 
 
 def sync_all(tb: Testbed) -> None:
-    done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
+    done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300", "-o", "json")
     assert done.returncode == 0, done.stderr
+    reports = json.loads(done.stdout)["result"]["reports"]
+    assert {(r["rid"], r["target"]) for r in reports if r["ok"]} == {
+        ("sync#0", "n3"),
+        ("sync#1", "n3"),
+    }, reports
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +85,10 @@ def cluster(testbed_session: Testbed) -> Iterator[Testbed]:
         assert ferry(tb, "n1", "svc1", "stop", "--local", "--force").returncode == 0
         done = ferry(tb, "n1", "svc1", "set", "--kw", "DEFAULT.orchestrate=ha")
         assert done.returncode == 0, done.stderr
-        assert ferry(tb, "n1", "svc1", "start", "--local", "--rid", "fs#1").returncode == 0
-        sh(tb, "n1", f"mkdir -p /srv/svc1/data/www && echo {KNOWN} > /srv/svc1/data/www/index.html"
-                     " && echo kept > /srv/svc1/data/www/other.txt")  # fmt: skip
         done = ferry(tb, "n1", "svc1", "start", "--wait", "--time", "120")
         assert done.returncode == 0, done.stderr
         wait("svc1 up on n1", lambda: avail(tb, "n1") == "up", 60)
+        sh(tb, "n1", WRITE_KNOWN)
         wait("n3's standby filesystems", lambda: standby_up(tb), 60)
         yield tb
     finally:
@@ -88,7 +102,7 @@ def two_points(cluster: Testbed) -> tuple[str, str]:
     wait("the known content served on n1", lambda: KNOWN in served(tb), 60)
     sync_all(tb)
     a = points(tb)[0]
-    assert a["complete"] and set(a["resources"]) == {"sync#0", "sync#1"}, a
+    assert a["complete"] and set(a["resources"]) == {"sync#0", "sync#1"}, points(tb)
     time.sleep(1.1)  # points are named by the second
     # ransomware: every file overwritten with random bytes, one deleted
     sh(tb, "n1", "for f in /srv/svc1/data/www/*; do head -c 4096 /dev/urandom > $f; done; "
@@ -96,7 +110,7 @@ def two_points(cluster: Testbed) -> tuple[str, str]:
     sync_all(tb)
     b = points(tb)[0]
     assert b["name"] > a["name"]
-    assert KNOWN not in sh(tb, "n3", "cat /srv/svc1/data/www/index.html").stdout  # replicated
+    assert not holds_known(tb)  # replicated
     return a["name"], b["name"]
 
 
@@ -111,9 +125,12 @@ def test_every_run_is_a_point_listed_with_its_resources_and_size(
     first = next(p for p in listed if p["name"] == a)
     kinds = {e["rid"]: e["kind"] for e in first["entries"]}
     assert kinds == {"sync#0": "images", "sync#1": "btrfs"}, first
-    assert first["size"] is not None and first["size"] > 0  # A alone holds the known files
+    assert first["size"] is not None and first["size"] >= 65536  # A alone holds the known file
     # the image of A is tagged, so that no prune of the engine removes it
-    tags = sh(tb, "n3", "ferry svc1 docker -- images --format '{{.Repository}}:{{.Tag}}'").stdout
+    listing = ("docker", "--", "images", "--format", "{{.Repository}}:{{.Tag}}")
+    shown = ferry(tb, "n3", "svc1", *listing)
+    assert shown.returncode == 0, shown.stderr
+    tags = shown.stdout
     assert "ferry-restore/svc1:" in tags, tags
     # an alert can watch them
     text = metrics(tb, "n3")

@@ -78,8 +78,17 @@ def _points() -> list[Any]:
 def test_the_service_points_group_the_resources_of_one_run() -> None:
     points = _points()
     assert [p.name for p in points] == [point_name(T0 + h * HOUR) for h in range(3)]
-    assert [p.complete for p in points] == [True, False, True]
+    assert [p.complete for p in points] == [True, True, True]
+    assert [len(p.own) for p in points] == [2, 1, 2]
     assert points[0].size is None  # sizes unknown until measured
+
+
+def test_a_resource_with_no_entry_that_old_makes_a_point_incomplete() -> None:
+    sync0 = [entry("sync#0", T0), entry("sync#0", T0 + HOUR)]
+    points = service_points({"sync#0": sync0, "sync#1": [entry("sync#1", T0 + HOUR)]})
+    assert [p.complete for p in points] == [False, True]
+    assert points[0].entry("sync#1") is None
+    assert points[0].as_dict(now=T0)["resources"] == ["sync#0"]
 
 
 def test_a_point_is_chosen_by_name_or_by_time() -> None:
@@ -115,7 +124,8 @@ def test_the_preflight_says_the_age_and_the_newer_data_left_aside() -> None:
     text = describe_choice(points, points[0], now=T0 + 3 * HOUR)
     assert "3h0m old" in text and "2 newer point(s)" in text and "2h0m of newer data" in text
     assert "the newest point" in describe_choice(points, points[-1], now=T0 + 3 * HOUR)
-    assert "incomplete" in describe_choice(points, points[1], now=T0 + 3 * HOUR)
+    lacking = service_points({"sync#0": [entry("sync#0", T0)], "sync#1": [entry("sync#1", T0 + 1)]})
+    assert "incomplete" in describe_choice(lacking, lacking[0], now=T0 + 3 * HOUR)
 
 
 # --------------------------------------------------------------------------- the keeper

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ from daemon.sync.btrfs.plan import Snapshot, ordered
 from daemon.system import mounts
 from daemon.system.command import CommandError, run
 
+log = logging.getLogger("ferry.sync")
+
 BTRFS_TIMEOUT = 120.0
 
 
@@ -44,6 +47,9 @@ def parse_location(value: str) -> tuple[str, str]:
     if not sep or not label or not path.strip("/"):
         raise ResourceError(f"{value!r} is not <label>:<subvolume path>")
     return label, path.strip("/")
+
+
+SETTLE_TIMEOUT = 60.0  # for deleted subvolumes to be cleaned before sizes are read
 
 
 async def _btrfs(*args: str, timeout: float = BTRFS_TIMEOUT) -> str:
@@ -91,6 +97,10 @@ async def exclusive_sizes(paths: dict[str, str]) -> dict[str, int]:
     present = [p for p in paths if Path(p).is_dir()]
     if not present:
         return {}
+    try:  # a subvolume deleted but not yet cleaned still shares its extents: wait for it
+        await _btrfs("subvolume", "sync", str(Path(present[0]).parent), timeout=SETTLE_TIMEOUT)
+    except ResourceError as exc:  # the sizes are then a little low, refreshed next run
+        log.debug("btrfs subvolume sync: %s", exc)
     text = await _btrfs("filesystem", "du", "-s", "--raw", *present, timeout=300)
     sizes: dict[str, int] = {}
     for line in text.splitlines():

@@ -82,6 +82,9 @@ def bench_points(tb: Testbed) -> dict[str, Any]:
         raise RuntimeError(f"{len(points)} restore points listed on n3, {POINTS} expected")
     runs = [timed_run(tb, "n3", FERRY, "benchp", "print", "restorepoints")[0] for _ in range(5)]
     list_s = median([listed_s, *runs])
+    api = "curl -sf --unix-socket /var/lib/ferry/ferryd.sock http://ferryd/api/services/benchp/restorepoints"
+    api_s = median([timed_run(tb, "n3", "sh", "-c", f"{api} >/dev/null")[0] for _ in range(5)])
+    start_s = median([timed_run(tb, "n3", FERRY, "doc", "fs.mnt")[0] for _ in range(5)])
     raw = median([timed_run(tb, "n3", "btrfs", "subvolume", "list", "-s", "/srv/bench/data")[0]
                   for _ in range(5)])  # fmt: skip
     for node in ("n1", "n3"):
@@ -92,6 +95,8 @@ def bench_points(tb: Testbed) -> dict[str, Any]:
         ("space / bound", f"{used / bound:.2f}", "1.00"),
         ("list 100 points (ferry print restorepoints)", f"{list_s:.2f} s",
          f"btrfs subvolume list {raw:.2f} s"),
+        ("  of which the CLI's own start (ferry doc fs.mnt)", f"{start_s:.2f} s", "-"),
+        ("GET .../restorepoints (curl, unix socket)", f"{api_s * 1000:.0f} ms", "-"),
         ("sync with its point kept and pruned (median)", f"{median(sync_seconds):.2f} s", "-"),
     ]  # fmt: skip
     table(f"restorepoints: {POINTS} points of a 1 GiB subvolume, 1 % changed between points",
@@ -103,6 +108,8 @@ def bench_points(tb: Testbed) -> dict[str, Any]:
         "used_over_bound": round(used / bound, 3),
         "list_seconds": round(list_s, 3),
         "btrfs_subvolume_list_seconds": round(raw, 3),
+        "api_list_seconds": round(api_s, 3),
+        "cli_start_seconds": round(start_s, 3),
         "sync_seconds_median": round(median(sync_seconds), 3),
         "sync_seconds_max": round(max(sync_seconds), 3),
         "command": "python -m bench restorepoints",

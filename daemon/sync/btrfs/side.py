@@ -97,8 +97,11 @@ async def exclusive_sizes(paths: dict[str, str]) -> dict[str, int]:
     present = [p for p in paths if Path(p).is_dir()]
     if not present:
         return {}
-    try:  # a subvolume deleted but not yet cleaned still shares its extents: wait for it
-        await _btrfs("subvolume", "sync", str(Path(present[0]).parent), timeout=SETTLE_TIMEOUT)
+    try:  # a subvolume deleted but not yet cleaned still shares its extents: a commit
+        # wakes the cleaner (else it waits for the next one, up to 30 s), then wait for it
+        where = str(Path(present[0]).parent)
+        await _btrfs("filesystem", "sync", where, timeout=SETTLE_TIMEOUT)
+        await _btrfs("subvolume", "sync", where, timeout=SETTLE_TIMEOUT)
     except ResourceError as exc:  # the sizes are then a little low, refreshed next run
         log.debug("btrfs subvolume sync: %s", exc)
     text = await _btrfs("filesystem", "du", "-s", "--raw", *present, timeout=300)

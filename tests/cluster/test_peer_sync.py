@@ -45,7 +45,8 @@ async def test_prepare_stamp_and_refusals_through_the_peer_daemon(
         began = time.time() - 5
         stamp = stamps.Stamp(began, began + 1, 1234, 1.0, "full", "n1", "n2")
         body = {"rid": "sync#0", "verb": "stamp", "sender": "n1", "stamp": stamp.__dict__}
-        assert await client.call("n2", PATH, body, timeout=10) == {"answer": {}}
+        # (its answer names the restore point kept: none, n2's dst holds no data here)
+        assert await client.call("n2", PATH, body, timeout=10) == {"answer": {"point": ""}}
         received = stamps.read(n2.var_dir / "services" / "svc1" / "sync" / "sync#0" /
                                "received.json")  # fmt: skip
         assert received == stamp

@@ -121,7 +121,8 @@ def test_every_run_is_a_point_listed_with_its_resources_and_size(
     a, b = two_points
     listed = points(tb)
     names = [p["name"] for p in listed]
-    assert names[:2] == [b, a], names  # newest first
+    assert names == sorted(names, reverse=True), names  # newest first
+    assert {a, b} <= set(names), names  # (the scheduler's own runs may add points)
     first = next(p for p in listed if p["name"] == a)
     kinds = {e["rid"]: e["kind"] for e in first["entries"]}
     assert kinds == {"sync#0": "images", "sync#1": "btrfs"}, first
@@ -157,7 +158,7 @@ def test_bad_at_values_are_refused_and_change_nothing(
         assert code == 2 and said in err, (at, err)
     done = ferry(tb, "n3", "svc1", "restorepoint", "delete", two_points[1])
     assert done.returncode == 2 and "newest" in done.stderr, done.stderr
-    assert points(tb) == before or [p["name"] for p in points(tb)] == [p["name"] for p in before]
+    assert {p["name"] for p in before} <= {p["name"] for p in points(tb)}  # none deleted
     assert avail(tb, "n1") == "up" and avail(tb, "n3") != "up"
     listed = json.loads(ferry(tb, "n3", "svc1", "print", "restorepoints", "-o", "json").stdout)
     assert listed["pending"] is None

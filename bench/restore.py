@@ -12,31 +12,15 @@ import json
 import time
 from typing import Any
 
-from bench.sync import FERRY, MIB, daemon_sync, install, median, runner, sh, table
+from bench.sync import BTRFS_SVC, FERRY, MIB, daemon_sync, install, median, runner, sh, table
 from tests.testbed import Testbed
 
 POINTS = 100
 DATA = 1024 * MIB
 CHANGED = DATA // 100
 
-SVC = """[DEFAULT]
-nodes = n1 n2
-drpnodes = n3
-retain = 24h
-retain_min = 1d
-
-[fs#1]
-dev = /dev/mapper/svc1.d0
-mnt = /srv/bench/data
-mnt_opt = defaults,subvol=data
-standby@drpnodes = true
-
-[sync#1]
-type = btrfs
-src = svc1:data
-dst = svc1:data
-target = drpnodes
-"""
+# the sync-btrfs bench's service, keeping every point of the last day
+SVC = BTRFS_SVC.replace("drpnodes = n3\n", "drpnodes = n3\nretain = 24h\nretain_min = 1d\n", 1)
 
 
 def used_bytes(tb: Testbed, node: str, path: str) -> int:

@@ -124,6 +124,19 @@ def own_disk_cluster(base: Testbed, tag: str, config: str, image_nodes: tuple[st
     return tb
 
 
+def nginx_serving_data(seed: str) -> str:
+    """A seed's svc1.conf (seed: its conf.d directory) with nginx serving the replicated
+    data: its /www from /srv/svc1/data/www."""
+    return (
+        (REPO / "conf.d" / seed / "svc1.conf")
+        .read_text()
+        .replace(
+            "image = opensvc/nginx:build5\n",
+            "image = opensvc/nginx:build5\nvolume_mounts = /srv/svc1/data/www:/www\n",
+        )
+    )
+
+
 def uc3_testbed(base: Testbed, tag: str, config: str = "") -> Testbed:
     """Seed use case 3 (or config) on a testbed of its own (every node its own disk),
     without daemons: the service started with --local on n1 and n2 (images loaded),

@@ -15,20 +15,21 @@ from typing import Any
 import pytest
 
 from tests.integration.drill_ops import Prober, drill, metrics
-from tests.integration.ops import REPO, avail, ferry, load_seed_images, sh, status, wait
+from tests.integration.ops import (
+    avail,
+    ferry,
+    load_seed_images,
+    nginx_serving_data,
+    sh,
+    status,
+    wait,
+)
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
 # Seed use case 1, nginx serving the replicated data (its /www from /srv/svc1/data/www).
-CONFIG = (
-    (REPO / "conf.d" / "uc1-failover" / "svc1.conf")
-    .read_text()
-    .replace(
-        "image = opensvc/nginx:build5\n",
-        "image = opensvc/nginx:build5\nvolume_mounts = /srv/svc1/data/www:/www\n",
-    )
-)
+CONFIG = nginx_serving_data("uc1-failover")
 URL = "http://10.0.3.3/"
 KNOWN = "known-content-of-point-A"
 # 64 KiB, so that its data is an extent of its own (btrfs inlines small files)

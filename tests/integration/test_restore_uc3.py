@@ -13,19 +13,12 @@ from typing import Any
 
 import pytest
 
-from tests.integration.ops import REPO, ferry, http_status, sh, sync, uc3_testbed
+from tests.integration.ops import ferry, http_status, nginx_serving_data, sh, sync, uc3_testbed
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
 
-CONFIG = (
-    (REPO / "conf.d" / "uc3-flex-drp" / "svc1.conf")
-    .read_text()
-    .replace(
-        "image = opensvc/nginx:build5\n",
-        "image = opensvc/nginx:build5\nvolume_mounts = /srv/svc1/data/www:/www\n",
-    )
-)
+CONFIG = nginx_serving_data("uc3-flex-drp")
 KNOWN = "known-content-of-point-A"
 N3_URL = "http://10.0.3.5/"
 

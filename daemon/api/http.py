@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from daemon.api.context import ApiContext
 
 MAX_BODY = 1024 * 1024 + 4096  # a 1 MiB configuration text plus its JSON envelope
+MAX_NUMBER_TEXT = 40  # no number a route takes is longer (a float's repr is at most 24)
+_INTEGER = re.compile(r"-?[0-9]+")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?")
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[["Call"], Awaitable[BaseModel | web.StreamResponse]]
 
@@ -157,24 +160,26 @@ class Call:
         text = self._query(name)
         if text is None:
             return default
-        word = text.lower()
-        if word in ("true", "1", "yes"):
-            return True
-        if word in ("false", "0", "no"):
-            return False
+        # The document's boolean, as JSON writes it: a client's 1 or yes is refused, not guessed.
+        if text in ("true", "false"):
+            return text == "true"
         raise ApiError(400, f"{name}: {text[:40]!r} is not a boolean (true or false)", field=name)
 
     def query_number(self, name: str, default: float, low: float, high: float) -> float:
+        """The parameter as the route declares it: an integer, or a decimal number."""
         text = self._query(name)
         if text is None:
             return default
-        try:
-            value = float(text)
-        except ValueError:
-            raise ApiError(400, f"{name}: {text[:40]!r} is not a number", field=name) from None
-        if not low <= value <= high:  # also refuses nan
+        declared = next((q for q in self.route.query if q.name == name), None)
+        integer = declared is not None and declared.kind == "integer"
+        # float() also takes "1_0", " 1", "nan", "infinity" and non-ASCII digits: not JSON.
+        syntax, what = (_INTEGER, "an integer") if integer else (_NUMBER, "a number")
+        if len(text) > MAX_NUMBER_TEXT or not syntax.fullmatch(text):
+            raise ApiError(400, f"{name}: {text[:40]!r} is not {what}", field=name)
+        value = int(text) if integer else float(text)  # an int: 2**53 + 1 is no float
+        if not low <= value <= high:
             raise ApiError(400, f"{name}: {text[:40]} is not within {low:g}..{high:g}", field=name)
-        return value
+        return float(value)
 
     def query_str(self, name: str, pattern: str) -> str | None:
         text = self._query(name)

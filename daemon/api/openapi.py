@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from daemon.api.http import Route
-from daemon.api.schemas import ErrorBody
+from daemon.api.schemas import ErrorBody, SseEvent
 
 REF = "#/components/schemas/{model}"
+EVENT_STREAM = "text/event-stream"
+PEER_TAG = "cluster"  # the routes only a peer's node certificate may call
+SSE_TEXT = (
+    "A text/event-stream: a greeting comment, then one frame per event (x-sse-event, "
+    "SseEvent) and keepalive comments, until an `end` frame or the client leaves."
+)
 ERROR_TEXT = {
     400: "Bad request: malformed JSON, bad path or query parameter, repeated query parameter, "
     "or a request line or header the HTTP parser refuses",
@@ -21,17 +27,21 @@ ERROR_TEXT = {
     409: "The service's state or configuration does not allow it",
     408: "Request body slower than body_min_rate (the connection is closed)",
     413: "Request body larger than the limit, or a configuration past its section/line limit",
-    422: "Well-formed request with wrong content; the field is named",
+    422: "Well-formed request with wrong content, the field named: what the schema refuses in "
+    "a body, or a schema-valid value this node refuses (a configuration with errors, a node "
+    "not of the cluster or the service, an option that does not apply to the action)",
     500: "Internal error (a bug)",
     503: "The daemon is stopping, a status took too long, the configuration checks are all "
     "busy, or too many connections (max_connections, max_client_connections)",
 }
 
 
-def _schemas(routes: Iterable[Route]) -> tuple[dict[Any, Any], dict[str, Any]]:
+def _schemas(routes: Sequence[Route]) -> tuple[dict[Any, Any], dict[str, Any]]:
     wanted: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         (ErrorBody, "serialization")
     ]
+    if any(route.content_type == EVENT_STREAM for route in routes):
+        wanted.append((SseEvent, "serialization"))
     for route in routes:
         if route.body is not None:
             wanted.append((route.body, "validation"))
@@ -46,6 +56,13 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
+def anchored(pattern: str) -> str:
+    """pattern as the code applies it (re.fullmatch); a JSON Schema pattern is a search."""
+    if pattern.startswith("^") and pattern.endswith("$"):
+        return pattern
+    return f"^(?:{pattern})$"
+
+
 def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
     op: dict[str, Any] = {
         "operationId": route.operation_id,
@@ -56,6 +73,9 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
         op["security"] = []
     else:
         op["description"] = f"Role: {route.role.label} or above."
+    if route.tag == PEER_TAG:  # a peer's call: a bearer token is refused (403)
+        op["security"] = [{"nodeCert": []}]
+        op["description"] = "Role: a peer's node certificate only."
     params: list[dict[str, Any]] = []
     for p in route.path_params:
         params.append(
@@ -64,7 +84,7 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
                 "in": "path",
                 "required": True,
                 "description": p.description,
-                "schema": {"type": "string", "pattern": p.pattern},
+                "schema": {"type": "string", "pattern": anchored(p.pattern)},
             }
         )
     for q in route.query:
@@ -74,7 +94,7 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
         if q.maximum is not None:
             schema["maximum"] = q.maximum
         if q.pattern is not None:
-            schema["pattern"] = q.pattern
+            schema["pattern"] = anchored(q.pattern)
         params.append(
             {
                 "name": q.name,
@@ -92,10 +112,18 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
         content = _json(refs[(route.response, "serialization")])
     elif route.content_type == "application/json":
         content = _json(route.extra.get("schema", {"type": "object"}))
+    elif route.content_type == EVENT_STREAM:
+        # OpenAPI 3.1 has no schema for a stream's items (3.2's itemSchema): the body is a
+        # text, and x-sse-event is the schema of each of its events.
+        event = refs[(SseEvent, "serialization")]
+        content = {
+            EVENT_STREAM: {
+                "schema": {"type": "string", "description": SSE_TEXT},
+                "x-sse-event": event,
+            }
+        }
     else:
         content = {route.content_type: {"schema": {"type": "string"}}}
-        if route.content_type == "text/event-stream":
-            content[route.content_type]["x-sse-event"] = SSE_EVENT
     responses: dict[str, Any] = {str(route.status): {"description": "Success", "content": content}}
     error = _json(refs[(ErrorBody, "serialization")])
     # 400 for every route: aiohttp's parser refuses bad request lines and headers with it.
@@ -108,18 +136,6 @@ def _operation(route: Route, refs: dict[Any, Any]) -> dict[str, Any]:
         responses[str(code)] = {"description": ERROR_TEXT.get(code, "Error"), "content": error}
     op["responses"] = responses
     return op
-
-
-SSE_EVENT: dict[str, Any] = {
-    "description": "Each event of the stream: `id: N`, `event: NAME`, `data: JSON object` "
-    "(an `end` event's data is a text saying why the stream ends).",
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer", "minimum": 0},
-        "event": {"type": "string", "examples": ["action", "instance", "config", "end"]},
-        "data": {"type": "object"},
-    },
-}
 
 
 def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
@@ -141,7 +157,13 @@ def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": defs,
-            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "nodeCert": {
+                    "type": "mutualTLS",
+                    "description": "A node certificate of the cluster CA (role root).",
+                },
+            },
         },
-        "security": [{"bearer": []}],
+        "security": [{"bearer": []}, {"nodeCert": []}],
     }

@@ -78,6 +78,8 @@ def _operation(method: str, path: str, op: dict[str, Any]) -> list[str]:
             content = answer["content"]
             media = next(iter(content))
             shown = type_text(content[media]["schema"]) if media == "application/json" else media
+            if "x-sse-event" in content[media]:
+                shown += f" of {type_text(content[media]['x-sse-event'])} events"
             lines.append(f"* answer {code}: {shown}")
     errors = [code for code in op["responses"] if not code.startswith("2")]
     lines.append(f"* errors: {', '.join(errors)}")

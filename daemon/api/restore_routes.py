@@ -21,7 +21,10 @@ from daemon.restore import catalog
 from daemon.restore.points import AT_PATTERN, PointError
 from daemon.sync.transport import TransportError
 
-POINT = PathParam("point", r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "A restore point's name.")
+# Anchored, ASCII digits: pydantic searches a pattern, and Python's \d takes any digit.
+POINT = PathParam(
+    "point", r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", "A restore point's name."
+)
 PEER_TIMEOUT = 120.0
 
 

@@ -264,6 +264,7 @@ def _cluster_state(call: Call) -> Any:
 
 
 async def heartbeat(call: Call) -> HeartbeatAck:
+    _require_peer(call)  # a token's caller is refused before its body is read
     state = _cluster_state(call)
     msg = await call.body(HeartbeatMsg)
     _require_peer(call, msg.node)

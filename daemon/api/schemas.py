@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from daemon.config.ini import MAX_BYTES
 
@@ -301,6 +302,42 @@ class ActionLog(_Response):
     lines: list[LogLineOut]
 
 
+# ---------------------------------------------------------------------------- events
+
+
+def _absent_when_none(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)  # not null: the frame has no such line
+
+
+class EventData(_Response):
+    """The JSON of an event frame's `data:` line (daemon/events.py Event.as_dict)."""
+
+    seq: int = Field(ge=1, description="The event's number, also the frame's `id:`.")
+    kind: str = Field(description="What changed, also the frame's `event:`.")
+    time: float = Field(description="When (unix time).")
+    data: dict[str, Any] = Field(description="The change; its fields depend on kind.")
+
+
+class SseEvent(_Response):
+    """One event of `GET /api/events`: a text/event-stream frame of lines `id: N`,
+    `event: KIND`, `data: JSON` and a blank line. Lines starting with `:` are comments (the
+    greeting, keepalives). Resume with `after` or the `Last-Event-ID` header. When the stream
+    ends (daemon stopping, client too slow), a last frame `event: end` has no id and a text."""
+
+    id: Annotated[int, Field(ge=1)] | SkipJsonSchema[None] = Field(
+        default=None,
+        description="The event's seq; absent (not null) on the `end` frame.",
+        json_schema_extra=_absent_when_none,
+    )
+    event: str = Field(
+        description="The event's kind, or `end`.",
+        examples=["action", "instance", "config", "node", "drill", "expect", "end"],
+    )
+    data: EventData | str = Field(
+        description="The event; on the `end` frame, a text saying why the stream ends."
+    )
+
+
 # ---------------------------------------------------------------------------- cluster (peers)
 
 
@@ -389,7 +426,7 @@ class ClusterServiceView(_Response):
 class PeerConfig(_Peer):
     """A service configuration pushed by a peer (config distribution)."""
 
-    text: str = Field(max_length=MAX_BYTES)
+    text: str = Field(min_length=1, max_length=MAX_BYTES, pattern=r"\S")  # blank: no config
     origin: str
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -82,6 +83,17 @@ class Ferryd:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path and self.log_path.exists() else ""
+
+    def error_lines(self) -> list[str]:
+        """Log lines at error level or above, and any traceback written past the formatter."""
+        out = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                if json.loads(line).get("level") in ("error", "critical"):
+                    out.append(line)
+            elif "Traceback" in line:
+                out.append(line)
+        return out
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.proc is not None

@@ -48,6 +48,7 @@ from daemon.api.schemas import (
     SyncPeerCall,
     ValidationReport,
 )
+from daemon.api.sync_routes import SYNC_ROUTES
 from daemon.cluster import distribute
 from daemon.cluster.monitor import NODE_FROZEN, data_ages, is_frozen, last_activation, set_flag
 from daemon.cluster.state import PeerHeartbeat
@@ -925,3 +926,4 @@ ROUTES: tuple[Route, ...] = (
 )
 ROUTES += DRILL_ROUTES
 ROUTES += RESTORE_ROUTES
+ROUTES += SYNC_ROUTES

@@ -121,11 +121,16 @@ def receiver_status(stamp: Stamp | None, now: float, max_delay: float) -> tuple[
 def age_text(now: float, stamp: Stamp | None) -> str:
     if stamp is None:
         return "never"
-    age = max(0, int(now - stamp.started))
+    return f"{seconds_text(now - stamp.started)} old"
+
+
+def seconds_text(seconds: float) -> str:
+    """A duration as Ferry prints ages: 42s, 5m, 3h12m, 2d."""
+    age = max(0, int(seconds))
     if age < 120:
-        return f"{age}s old"
+        return f"{age}s"
     if age < 7200:
-        return f"{age // 60}m old"
+        return f"{age // 60}m"
     if age < 172800:
-        return f"{age // 3600}h{(age % 3600) // 60:02d}m old"
-    return f"{age // 86400}d old"
+        return f"{age // 3600}h{(age % 3600) // 60:02d}m"
+    return f"{age // 86400}d"

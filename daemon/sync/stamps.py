@@ -8,6 +8,7 @@ what matters: the data is as old as the moment its transfer began.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -67,6 +68,43 @@ def read(path: Path) -> Stamp | None:
         return None
 
 
+HISTORY_SECONDS = 24 * 3600  # what the console's data-age chart shows
+HISTORY_MAX_BYTES = 256 * 1024  # past this the history is trimmed to its last day
+
+
+def history_path(path: Path) -> Path:
+    """The stamps written at path over the last day, one JSON line each."""
+    return path.with_name(path.stem + ".history")
+
+
 def write(path: Path, stamp: Stamp) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomically(path, stamp.to_json() + "\n")
+    _remember(history_path(path), stamp)
+
+
+def _remember(path: Path, stamp: Stamp) -> None:
+    with open(path, "a") as handle:
+        handle.write(stamp.to_json() + "\n")
+        size = handle.tell()
+    if size > HISTORY_MAX_BYTES:
+        kept = history(path, time.time() - HISTORY_SECONDS)
+        write_atomically(path, "".join(s.to_json() + "\n" for s in kept))
+
+
+def history(path: Path, since: float) -> list[Stamp]:
+    """The stamps of a history file ended at or after since, oldest first (torn lines
+    skipped: the history informs, it never decides)."""
+    out: list[Stamp] = []
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        try:
+            stamp = Stamp.from_json(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+        if stamp.ended >= since:
+            out.append(stamp)
+    return out

@@ -49,6 +49,7 @@ from daemon.node.trust import untrusted
 from daemon.restore.metrics import register_restore_gauges
 from daemon.scheduler.component import Scheduler
 from daemon.service.status import Status
+from daemon.web.console import add_console
 
 log = logging.getLogger("ferry.daemon")
 
@@ -367,6 +368,7 @@ class Daemon:
             # Actions' info lines are always captured; stderr handlers filter by their own level.
             ferry_log.setLevel(logging.INFO)
         app = build_app(ctx)
+        add_console(app, ctx)
         self._runner = GuardedRunner(
             app,
             ctx.limits,

@@ -18,6 +18,8 @@ PACKAGES=(
   iputils-ping       # duplicate-address probe before an ip resource starts
   nftables           # testbed partitions
   python3-venv       # make test's virtualenv
+  chromium           # the console's browser tests (playwright drives it; no download)
+  fonts-dejavu-core  # text in the console's screenshots
 )
 
 missing=()

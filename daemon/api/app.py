@@ -10,12 +10,15 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp.web_protocol import RequestPayloadError
 
-from daemon.api.auth import authenticate
+from daemon.api.auth import Principal, authenticate
 from daemon.api.context import ApiContext
 from daemon.api.guard import BodyTooSlow, protocol_of
 from daemon.api.http import MAX_BODY, ApiError, Call, Route, error_response, json_response
 from daemon.api.openapi import openapi_document
 from daemon.api.routes import ROUTES
+from daemon.api.sessions import CSRF_HEADER
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 
 log = logging.getLogger("ferry.api")
 
@@ -28,19 +31,8 @@ def _endpoint(route: Route, ctx: ApiContext) -> WebHandler:
     async def endpoint(request: web.Request) -> web.StreamResponse:
         principal = None
         if route.role is not None:
-            principal = authenticate(request, ctx.tokens, ctx.cluster_nodes)
-            if principal is None:
-                raise ApiError(
-                    401,
-                    "authentication required: a bearer token, or a cluster node certificate",
-                    headers={"WWW-Authenticate": 'Bearer realm="ferryd"'},
-                )
-            if principal.role < route.role:
-                raise ApiError(
-                    403,
-                    f"{principal.label} has role {principal.role.label}; "
-                    f"this needs {route.role.label}",
-                )
+            principal = authenticate(request, ctx.tokens, ctx.cluster_nodes, ctx.sessions)
+            authorize(route, principal, request)
         result = await route.handler(Call(request, ctx, route, principal))
         if isinstance(result, web.StreamResponse):
             return result
@@ -48,6 +40,33 @@ def _endpoint(route: Route, ctx: ApiContext) -> WebHandler:
 
     endpoint.__name__ = route.operation_id
     return endpoint
+
+
+def authorize(route: Route, principal: Principal | None, request: web.Request) -> None:
+    """Refuse (401, 403) a caller that may not call route; the console's pages go through
+    this check too."""
+    if route.role is None:
+        return
+    if principal is None:
+        raise ApiError(
+            401,
+            "authentication required: a bearer token, or a cluster node certificate",
+            headers={"WWW-Authenticate": 'Bearer realm="ferryd"'},
+        )
+    if principal.role < route.role:
+        raise ApiError(
+            403,
+            f"{principal.label} has role {principal.role.label}; this needs {route.role.label}",
+        )
+    session = principal.session
+    # A cookie rides along with any request the browser makes: a write must also prove it
+    # comes from a console page, which alone can read the session's CSRF token.
+    if (
+        session is not None
+        and request.method not in SAFE_METHODS
+        and not session.csrf_ok(request.headers.get(CSRF_HEADER))
+    ):
+        raise ApiError(403, f"CSRF token missing or wrong (the {CSRF_HEADER} header)")
 
 
 @web.middleware

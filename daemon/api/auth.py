@@ -31,6 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
+from daemon.api.sessions import COOKIE, Session, SessionStore
 from daemon.api.tls import peer_node_name
 from daemon.config.store import write_atomically
 
@@ -64,7 +65,8 @@ class Principal:
 
     name: str
     role: Role
-    via: str  # unix, token, node-cert
+    via: str  # unix, token, node-cert, session
+    session: Session | None = None
 
     @property
     def label(self) -> str:
@@ -189,12 +191,27 @@ class TokenStore:
         self._refresh()
         return self._by_hash.get(_hash(token))
 
+    def lookup_hash(self, digest: str) -> Principal | None:
+        """The holder of the token whose hash is digest (a console session's token)."""
+        self._refresh()
+        return self._by_hash.get(digest)
+
+
+def token_hash(token: str) -> str:
+    return _hash(token)
+
 
 LOCAL_ROOT = Principal("local", Role.ROOT, "unix")
 
 
-def authenticate(request: web.Request, tokens: TokenStore, nodes: set[str]) -> Principal | None:
-    """The caller of request, or None when it proved nothing."""
+def authenticate(
+    request: web.Request,
+    tokens: TokenStore,
+    nodes: set[str],
+    sessions: SessionStore | None = None,
+) -> Principal | None:
+    """The caller of request, or None when it proved nothing. A console session's caller
+    has ``via`` ``session``: its writes must carry the session's CSRF token."""
     transport = request.transport
     if transport is None:
         return None
@@ -208,4 +225,10 @@ def authenticate(request: web.Request, tokens: TokenStore, nodes: set[str]) -> P
     scheme, _, credential = header.partition(" ")
     if scheme.lower() == "bearer" and credential.strip():
         return tokens.lookup(credential.strip())
+    cookie = request.cookies.get(COOKIE)
+    if sessions is not None and cookie:
+        session = sessions.get(cookie)
+        holder = tokens.lookup_hash(session.token_sha256) if session is not None else None
+        if session is not None and holder is not None:
+            return Principal(holder.name, holder.role, "session", session)
     return None

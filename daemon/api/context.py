@@ -13,6 +13,7 @@ from daemon.actions import ActionRunner
 from daemon.api.auth import TokenStore
 from daemon.api.checker import ConfigChecker
 from daemon.api.guard import Limits
+from daemon.api.sessions import SessionStore
 from daemon.events import EventBus
 from daemon.metrics import Counter, Histogram, Registry
 from daemon.node.config import NodeConfig
@@ -66,6 +67,7 @@ class ApiContext:
     drills: Drills | None = None
     limits: Limits = field(default_factory=Limits)
     checker: ConfigChecker = field(default_factory=ConfigChecker)
+    sessions: SessionStore = field(default_factory=SessionStore)
 
     @property
     def nodename(self) -> str:

@@ -152,7 +152,10 @@ def openapi_document(routes: Iterable[Route], version: str) -> dict[str, Any]:
             "version": version,
             "description": "Ferry node daemon. Over TCP, authenticate with a bearer token "
             "(roles root, operator, guest) or a cluster node certificate; "
-            "the unix socket needs no token.",
+            "the unix socket needs no token. The web console's session cookie "
+            "(`ferry_session`, from a token pasted at /login) is accepted as the token it "
+            "came from; a state-changing request made with it must also carry the session's "
+            "`X-CSRF-Token` header (403 otherwise).",
         },
         "paths": paths,
         "components": {

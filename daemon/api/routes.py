@@ -537,6 +537,10 @@ async def _check_action(call: Call, name: str, request: ActionRequest) -> None:
         raise ApiError(422, f"action {action} arrives with {LATER[action]}", field="action")
     if action == "switch" and not request.to:
         raise ApiError(422, "switch needs 'to': the destination node", field="to")
+    if request.confirm is not None and request.confirm != name:
+        raise ApiError(
+            422, f"confirm: type the service's name ({name}) to confirm", field="confirm"
+        )
     for option, applies in (
         ("to", ("switch",)),
         ("target", ("sync",)),
@@ -592,7 +596,7 @@ async def submit_action(call: Call) -> web.Response:
     name = _service(call)
     request = await call.body(ActionRequest)
     await _check_action(call, name, request)
-    params = request.model_dump(exclude_none=True, exclude={"action"})
+    params = request.model_dump(exclude_none=True, exclude={"action", "confirm"})
     try:
         record = call.ctx.runner.submit(name, request.action, params, call.caller)
     except RunnerClosed as exc:

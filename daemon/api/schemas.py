@@ -253,6 +253,12 @@ class ActionRequest(_Request):
         description="takeover, drill: start from this restore point (its name, or an ISO 8601 "
         "time: the newest point not newer than it).",
     )
+    confirm: str | None = Field(
+        default=None,
+        max_length=255,
+        description="When given, must be the service's name, or the action is refused (422): "
+        "the console's typed confirmation, checked here.",
+    )
 
 
 class ActionAccepted(_Response):

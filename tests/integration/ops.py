@@ -156,3 +156,40 @@ def uc3_testbed(base: Testbed, tag: str, config: str = "") -> Testbed:
         tb.down()
         raise
     return tb
+
+
+def uc1_ha_testbed(base: Testbed, tag: str, config: str, on_n1: str = "true") -> Testbed:
+    """Seed use case 1 (or config) on a testbed of its own, through the daemons: svc1
+    created on n1 with orchestrate = ha, up on n1 (where the shell script on_n1 then
+    runs), its standby filesystems up on n3, and synced to n3 once."""
+    root = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
+    tb = Testbed(state_dir=f"{root}-{tag}", prefix=f"{base.prefix}{tag}-")
+    tb.up()
+    path = f"/tmp/ferry-{tag}-svc1.conf"  # /tmp is the host's: a name of this testbed
+    try:
+        tb.start_ferryd()
+        tb.exec("n1", "sh", "-c", f"cat > {path}", input=config, check=True)
+        created = ferry(tb, "n1", "svc1", "create", "--config", path)
+        assert created.returncode == 0, created.stderr
+        load_seed_images(tb, "n1")
+        assert ferry(tb, "n1", "svc1", "stop", "--local", "--force").returncode == 0
+        done = ferry(tb, "n1", "svc1", "set", "--kw", "DEFAULT.orchestrate=ha")
+        assert done.returncode == 0, done.stderr
+        done = ferry(tb, "n1", "svc1", "start", "--wait", "--time", "120")
+        assert done.returncode == 0, done.stderr
+        wait("svc1 up on n1", lambda: avail(tb, "n1") == "up", 60)
+        assert sh(tb, "n1", on_n1).returncode == 0
+
+        def standby_up() -> bool:
+            resources = status(tb, "n3")["resources"]
+            return all(resources[rid]["status"] == "stdby up" for rid in ("fs#0", "fs#1"))
+
+        wait("n3's standby filesystems", standby_up, 60)
+        done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
+        assert done.returncode == 0, done.stderr
+    except BaseException:
+        tb.down()
+        raise
+    finally:
+        Path(path).unlink(missing_ok=True)
+    return tb

@@ -29,9 +29,9 @@ from tests.integration.ops import (
     avail,
     ferry,
     http_status,
-    load_seed_images,
     sh,
     status,
+    uc1_ha_testbed,
     wait,
 )
 from tests.testbed import Testbed
@@ -61,28 +61,12 @@ def standby_up(tb: Testbed, node: str) -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(testbed_session: Testbed) -> Iterator[Testbed]:
-    base = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
-    tb = Testbed(state_dir=f"{base}-dr", prefix=f"{testbed_session.prefix}dr-")
-    tb.up()
+    mark = "echo synced-before-the-drill > /srv/svc1/data/mark"
+    tb = uc1_ha_testbed(testbed_session, "dr", CONFIG, on_n1=mark)
     try:
-        tb.start_ferryd()
-        tb.exec("n1", "sh", "-c", "cat > /tmp/ferry-dr-svc1.conf", input=CONFIG, check=True)
-        created = ferry(tb, "n1", "svc1", "create", "--config", "/tmp/ferry-dr-svc1.conf")
-        assert created.returncode == 0, created.stderr
-        load_seed_images(tb, "n1")
-        assert ferry(tb, "n1", "svc1", "stop", "--local", "--force").returncode == 0
-        done = ferry(tb, "n1", "svc1", "set", "--kw", "DEFAULT.orchestrate=ha")
-        assert done.returncode == 0, done.stderr
-        done = ferry(tb, "n1", "svc1", "start", "--wait", "--time", "120")
-        assert done.returncode == 0, done.stderr
-        wait("svc1 up on n1", lambda: avail(tb, "n1") == "up", 60)
-        sh(tb, "n1", "echo synced-before-the-drill > /srv/svc1/data/mark")
-        wait("n3's standby filesystems", lambda: standby_up(tb, "n3"), 60)
-        done = ferry(tb, "n1", "svc1", "sync", "all", "--wait", "--time", "300")
-        assert done.returncode == 0, done.stderr
         yield tb
     finally:
-        sh(tb, "n1", "rm -f /tmp/ferry-dr-svc1.conf /tmp/ferry-dr-svc2.conf")
+        sh(tb, "n1", "rm -f /tmp/ferry-dr-svc2.conf")
         tb.down()
 
 

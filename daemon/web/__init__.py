@@ -1,0 +1,1 @@
+"""The web console: pages over the API, served by ferryd at ``/`` (docs/console.md)."""

@@ -138,6 +138,25 @@ def bench_docker(tb: Testbed) -> dict[str, Any]:
     present_wall, present_action = median([p[0] for p in present]), median([p[1] for p in present])
     sh(tb, "n3", "docker rmi -f bench/app:1 >/dev/null")
     base_seconds = timed(tb, "n1", "docker save bench/app:1 | ssh n3 docker load")
+    fulls, raws = [], []
+    for _ in range(FULL_TURNS):  # nothing on the target: every layer goes
+        sh(tb, "n3", "docker rmi -f bench/app:1 bench/base:1 >/dev/null 2>&1 || true")
+        fulls.append(daemon_sync(tb, "n1", "benchd", "all")[1:])
+        sh(tb, "n3", "docker rmi -f bench/app:1 bench/base:1 >/dev/null 2>&1 || true")
+        raws.append(timed(tb, "n1", "docker save bench/app:1 | ssh n3 docker load >/dev/null"))
+    full_s, full_moved = median([f[0] for f in fulls]), int(median([float(f[1]) for f in fulls]))
+    full_ratio = (full_moved / full_s) / (image_bytes / median(raws))
+    table(
+        f"sync-docker full transfer, nothing on the target, median of {FULL_TURNS} "
+        "(ferry = through ferryd, the action; baseline = docker save | ssh | docker load)",
+        [
+            ("bytes", f"{full_moved / MIB:.1f} MiB ({full_moved / image_bytes:.3f} x)",
+             f"{image_bytes / MIB:.1f} MiB"),
+            ("time", f"{full_s:.2f} s", f"{median(raws):.2f} s"),
+            ("throughput", f"{full_moved / full_s / MIB:.0f} MiB/s ({full_ratio:.2f} x)",
+             f"{image_bytes / median(raws) / MIB:.0f} MiB/s"),
+        ],
+    )  # fmt: skip
     tb.exec("n1", FERRY, "benchd", "stop", "--local", timeout=300)
     rows = [
         ("bytes on the wire (through ferryd)", f"{moved / MIB:.1f} MiB",
@@ -158,6 +177,10 @@ def bench_docker(tb: Testbed) -> dict[str, Any]:
         "ferry_cli_local_seconds": round(local["seconds"], 3),
         "baseline_bytes": image_bytes,
         "baseline_seconds": round(base_seconds, 3),
+        "full_bytes": full_moved,
+        "full_seconds": round(full_s, 3),
+        "raw_full_seconds": round(median(raws), 3),
+        "full_throughput_ratio": round(full_ratio, 3),
         "bytes_over_missing_layer": round(moved / missing_layer, 3),
         "wall_time_ratio": round(action / base_seconds, 3),
         "already_present_bytes": 0,
@@ -186,6 +209,36 @@ target = drpnodes
 """
 
 
+# One run each: the target keeps every full receive as a restore point (1 GiB each, on a
+# 3 GiB testbed disk), so more full sends would fill it.
+FULL_TURNS = 1
+RAW_SNAP, RAW_RECV = "/srv/bench/data/.raw-snap", "/srv/bench/data/.raw-recv"
+
+
+def raw_btrfs_full(tb: Testbed) -> tuple[int, list[float]]:
+    """The raw pipeline's full send of the same data (a read-only snapshot of it), each run
+    into an empty directory on n3: its bytes and its times."""
+    sh(
+        tb,
+        "n1",
+        f"btrfs subvolume delete {RAW_SNAP} >/dev/null 2>&1; "
+        f"btrfs subvolume snapshot -r /srv/bench/data {RAW_SNAP} >/dev/null && sync",
+    )
+    size = int(sh(tb, "n1", f"btrfs send -q {RAW_SNAP} | wc -c").strip())
+    times = []
+    for _ in range(FULL_TURNS):
+        sh(
+            tb,
+            "n3",
+            f"btrfs subvolume delete {RAW_RECV}/.raw-snap >/dev/null 2>&1; mkdir -p {RAW_RECV}",
+        )
+        times.append(timed(tb, "n1", f"btrfs send -q {RAW_SNAP} | ssh n3 btrfs receive -q "
+                                     f"{RAW_RECV}"))  # fmt: skip
+    sh(tb, "n3", f"btrfs subvolume delete {RAW_RECV}/.raw-snap >/dev/null; rmdir {RAW_RECV}")
+    sh(tb, "n1", f"btrfs subvolume delete {RAW_SNAP} >/dev/null")
+    return size, times
+
+
 def bench_btrfs(tb: Testbed) -> dict[str, Any]:
     """A full send of a 1 GiB subvolume, then incremental sends of 10 MiB changed, through
     ferryd (the scheduler's way) and with the CLI alone (--local)."""
@@ -202,6 +255,8 @@ def bench_btrfs(tb: Testbed) -> dict[str, Any]:
                      f"seek={next(seek)} conv=notrunc status=none && sync")  # fmt: skip
 
     _, full_s, full_bytes = daemon_sync(tb, "n1", "benchb", "full")
+    fulls = [full_s, *(daemon_sync(tb, "n1", "benchb", "full")[1] for _ in range(FULL_TURNS - 1))]
+    raw_bytes, raws = raw_btrfs_full(tb)
     incr = []
     for _ in range(TURNS):
         change()
@@ -215,6 +270,19 @@ def bench_btrfs(tb: Testbed) -> dict[str, Any]:
     local_incr_s = median([r["seconds"] for r in local_incr])
     for node in ("n1", "n3"):
         tb.exec(node, FERRY, "benchb", "stop", "--local", "--force")
+    ferry_rate, raw_rate = full_bytes / median(fulls), raw_bytes / median(raws)
+    table(
+        f"sync-btrfs full send, 1 GiB, median of {FULL_TURNS} "
+        "(ferry = through ferryd, the action; baseline = btrfs send | ssh | btrfs receive)",
+        [
+            ("bytes", f"{full_bytes / MIB:.1f} MiB ({full_bytes / raw_bytes:.3f} x)",
+             f"{raw_bytes / MIB:.1f} MiB"),
+            ("time", f"{median(fulls):.2f} s", f"{median(raws):.2f} s"),
+            ("throughput", f"{ferry_rate / MIB:.0f} MiB/s ({ferry_rate / raw_rate:.2f} x)",
+             f"{raw_rate / MIB:.0f} MiB/s"),
+            ("each run", " ".join(f"{t:.2f}" for t in fulls), " ".join(f"{t:.2f}" for t in raws)),
+        ],
+    )  # fmt: skip
     rows = [
         ("bytes", f"{incr_bytes / MIB:.1f} MiB", f"{full_bytes / MIB:.1f} MiB"),
         ("bytes / changed", f"{incr_bytes / changed:.2f}", f"{full_bytes / changed:.1f}"),
@@ -233,6 +301,11 @@ def bench_btrfs(tb: Testbed) -> dict[str, Any]:
         "incremental_seconds": round(incr_s, 3),
         "full_bytes": full_bytes,
         "full_seconds": round(full_s, 3),
+        "full_runs_seconds": [round(t, 3) for t in fulls],
+        "raw_full_bytes": raw_bytes,
+        "raw_full_runs_seconds": [round(t, 3) for t in raws],
+        "full_throughput_ratio": round(ferry_rate / raw_rate, 3),
+        "full_bytes_ratio": round(full_bytes / raw_bytes, 4),
         "bytes_over_changed": round(incr_bytes / changed, 3),
         "time_ratio": round(incr_s / full_s, 3),
         "cli_local_incremental_seconds": round(local_incr_s, 3),

@@ -9,6 +9,8 @@ PACKAGES=(
   docker.io          # dockerd + docker client: node engines, service-private engines
   btrfs-progs        # btrfs sync driver, testbed disks
   rsync              # rsync sync driver
+  zstd               # compress = zstd on the wire (btrfs, docker)
+  lz4                # compress = lz4 on the wire
   openssh-server     # testbed nodes' sshd
   openssh-client     # ssh transport for rsync, testbed checks
   busybox-static     # tiny local test images (no registry is reachable)

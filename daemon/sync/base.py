@@ -27,6 +27,7 @@ from daemon.service.status import Status
 from daemon.sync import plan, stamps
 from daemon.sync.progress import Progress, running_transfer
 from daemon.sync.transport import Peers, TransportError
+from daemon.sync.wire import Compression, Wire
 
 log = logging.getLogger("ferry.sync")
 
@@ -52,6 +53,7 @@ class TransferResult:
     mode: str  # "full" or "incremental"
     reason: str = ""  # why full, or what was special
     data_time: float | None = None  # when the data sent was taken, if before the transfer
+    wire_bytes: int | None = None  # what went over the link (compressed); None: bytes
 
 
 @dataclass
@@ -63,6 +65,7 @@ class TargetReport:
     bytes: int = 0
     seconds: float = 0.0
     reason: str = ""
+    wire_bytes: int | None = None  # None: the same as bytes
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -71,6 +74,7 @@ class TargetReport:
             "ok": self.ok,
             "mode": self.mode,
             "bytes": self.bytes,
+            "wire_bytes": self.bytes if self.wire_bytes is None else self.wire_bytes,
             "seconds": round(self.seconds, 3),
             "reason": self.reason,
         }
@@ -106,6 +110,14 @@ class SyncDriver(Resource):
 
     def targets(self, action: str = "all") -> list[str]:
         return plan.targets(self.instance.config.members, self.pools, self.instance.node, action)
+
+    def wire(self, target: str) -> Wire:
+        """Compression and cap of this resource's transfers to target. They describe the
+        link, so they are evaluated for the target: ``compress@drpnodes = zstd`` compresses
+        what goes to the DR site, not what a LAN peer gets."""
+        config = self.instance.config
+        compression = config.value(self.rid, "compress", target)
+        return Wire(compression or Compression(), config.value(self.rid, "bwlimit", target))
 
     @property
     def max_delay(self) -> float:
@@ -255,8 +267,9 @@ class SyncDriver(Resource):
         stamps.write(stamps.sent_path(self.state_dir, self.rid, target), stamp)
         await self._stamp_target(target, stamp, peers)
         return TargetReport(
-            self.rid, target, True, result.mode, result.bytes, ended - began, result.reason
-        )
+            self.rid, target, True, result.mode, result.bytes, ended - began, result.reason,
+            result.wire_bytes,
+        )  # fmt: skip
 
     async def _bounded(self, work: Awaitable[TransferResult], progress: Progress) -> TransferResult:
         """Run a transfer under the overall timeout and the no-progress watchdog."""

@@ -6,6 +6,7 @@ from daemon.config import converters as c
 from daemon.config.keywords import Inherit, Keyword, merge
 from daemon.resources.keywords import GENERIC, driver_type
 from daemon.restore.policy import PERCENT, RETAIN, parse_retain
+from daemon.sync.wire import COMPRESSION, RATE, Compression
 
 RETAIN_DEFAULT = "24h 7d 4w"
 
@@ -64,6 +65,27 @@ SYNC_COMMON = merge(
             c.DURATION,
             default=300,
             scopable=True,
+        ),
+        Keyword(
+            "compress",
+            "Compression on the wire: none, zstd, zstd:LEVEL (1-19, default 3) or lz4. The "
+            "stored data is unchanged. Evaluated for the target (it describes the link): "
+            "compress@drpnodes = zstd compresses what goes to the DR site only. Default none: "
+            "on a LAN it costs CPU and throughput.",
+            COMPRESSION,
+            default=Compression(),
+            scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
+            example="compress@drpnodes = zstd",
+        ),
+        Keyword(
+            "bwlimit",
+            "Bandwidth cap on the wire, per transfer: 10M, 500K, 1G (bytes per second); a "
+            "bare number is KiB/s, as rsync's --bwlimit. Evaluated for the target, as compress.",
+            RATE,
+            scopable=True,
+            inherit=Inherit.SECTION_THEN_DEFAULT,
+            example="bwlimit = 10M",
         ),
         Keyword(
             "retain",

@@ -49,6 +49,9 @@ EXPECTED: dict[str, tuple[int, str]] = {
     "keyword_with_blank": (3, "[DEFAULT] flex min: a keyword has no blank inside"),
     "bad_required_via_reference": (10, "[sync#0] sync_max_delay: 'soon' is not a duration"),
     "no_nodes_value": (2, "[DEFAULT] nodes: no node"),
+    "bad_compress": (7, "[sync#0] compress: 'gzip' is not a compression (none, zstd, zstd:LEVEL"),
+    "bad_bwlimit": (9, "[sync#0] bwlimit@n2: 'fast' is not a rate (examples: 10M, 500K"),
+    "bad_zstd_level": (4, "[DEFAULT] compress: zstd level '30': a whole number from 1 to 19"),
 }
 
 # The few cases where one problem is legitimately reported on several lines, each located:

@@ -172,19 +172,19 @@ class Driver(SyncDriver):
             if common is not None and common.name == name:
                 # Received through a target before this one: they share the disk.
                 reason = f"{target} holds this run's snapshot already (a disk it shares)"
-                moved = 0
+                moved = wire = 0
             else:
                 # On failure the new snapshot stays: the target may have received it all
                 # the same (the answer lost on the way back); the next run's listing
                 # says, and the prune there removes it when no target holds its pair.
-                moved = await self._send(path, parent, side, target, peers, progress)
+                moved, wire = await self._send(path, parent, side, target, peers, progress)
             pairs[target] = name
             await self._prune(side, pairs, new=name)
         if reason:
             log.info("%s %s -> %s: %s", self.instance.name, self.rid, target, reason)
         mode = "full" if parent is None else "incremental"
         # The data on the target is as old as the snapshot, not as this transfer's start.
-        return TransferResult(moved, mode, reason, data_time=run[1])
+        return TransferResult(moved, mode, reason, data_time=run[1], wire_bytes=wire)
 
     async def _prune(self, side: sides.Side, pairs: dict[str, str], new: str = "") -> None:
         """Keep every target's pair (and new); delete the snapshots no target needs."""
@@ -201,7 +201,8 @@ class Driver(SyncDriver):
         target: str,
         peers: Peers,
         progress: Progress,
-    ) -> int:
+    ) -> tuple[int, int]:
+        """Send path (incremental from parent) to target: (data bytes, bytes on the wire)."""
         argv = ["btrfs", "send", "-q"]
         if parent is not None:
             argv += ["-p", str(side.snap_dir / parent.name)]
@@ -211,6 +212,7 @@ class Driver(SyncDriver):
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            limit=4 * CHUNK,  # the reader's buffer: whole chunks, not 64 KiB pieces
         )
         assert proc.stdout is not None and proc.stderr is not None
         stdout = proc.stdout
@@ -223,7 +225,13 @@ class Driver(SyncDriver):
         estimate = asyncio.ensure_future(_estimate_total([*argv[:3], "--no-data", *argv[3:]]))
         estimate.add_done_callback(lambda done: _set_total(done, progress))
         try:
-            result = await peers.pipe_to(target, self._peer_argv("receive"), chunks(), progress.add)
+            result = await peers.pipe_to(
+                target, self._peer_argv("receive"), chunks(), progress.add, self.wire(target)
+            )
+            if not result.ok:
+                await kill(proc)  # the receive ended early: nobody reads the rest of the send
+                detail = result.stderr.strip()[-800:] or f"exit {result.returncode}"
+                raise ResourceError(f"{target}: receive failed: {detail}")
             err = await proc.stderr.read()
             await proc.wait()
         except BaseException:
@@ -237,7 +245,7 @@ class Driver(SyncDriver):
             raise ResourceError(f"btrfs send: exit {proc.returncode}: {err.decode().strip()}")
         if not result.ok:
             raise ResourceError(f"{target}: receive failed: {result.stderr.strip()[-800:]}")
-        return progress.moved
+        return progress.moved, result.wire_bytes
 
 
 async def _estimate_total(argv: list[str]) -> int | None:

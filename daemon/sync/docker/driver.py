@@ -257,14 +257,15 @@ class Driver(SyncDriver):
         present, chains = set(have["images"]), set(have["chains"])
         todo = [img for img in images if full or img.id not in present]
         progress.total = sum(img.size for img in todo) or None
-        moved, reasons, any_full = 0, [], False
+        moved, wire_bytes, reasons, any_full = 0, 0, [], False
         if not todo:
             self._record_missing(target, [])
             return TransferResult(0, "incremental", f"{target} already holds every image")
         for image in todo:
             skip = set() if full else omittable(image.diff_ids, chains)
-            sent, whole, reason = await self._send_image(image, skip, target, peers, progress)
+            sent, wire, whole, reason = await self._send_image(image, skip, target, peers, progress)
             moved += sent
+            wire_bytes += wire
             any_full = any_full or whole
             if reason:
                 reasons.append(reason)
@@ -274,7 +275,7 @@ class Driver(SyncDriver):
         if missing:
             raise ResourceError(f"{target} still lacks {', '.join(missing)} after loading")
         mode = "full" if any_full else "incremental"
-        return TransferResult(moved, mode, "; ".join(reasons))
+        return TransferResult(moved, mode, "; ".join(reasons), wire_bytes=wire_bytes)
 
     def _record_missing(self, target: str, missing: list[str]) -> None:
         path = self._missing_path()
@@ -288,18 +289,19 @@ class Driver(SyncDriver):
 
     async def _send_image(
         self, image: LocalImage, skip: set[str], target: str, peers: Peers, progress: Progress
-    ) -> tuple[int, bool, str]:
-        """Send one image; returns (bytes, whole image?, reason)."""
+    ) -> tuple[int, int, bool, str]:
+        """Send one image; returns (data bytes, bytes on the wire, whole image?, reason)."""
         with tempfile.TemporaryDirectory(dir=self._spool_dir()) as tmp:
             saved = Path(tmp) / "image.tar"
             await self._save(image.ref, saved)
             if skip:
                 reduced = Path(tmp) / "reduced.tar"
                 stats = await asyncio.to_thread(reduce_archive, saved, reduced, skip)
-                ok, sent, error = await self._load(reduced, target, peers, progress)
+                ok, sent, wire, error = await self._load(reduced, target, peers, progress)
                 if ok:
                     return (
                         sent,
+                        wire,
                         False,
                         (
                             f"{image.ref}: sent {stats.kept} layer(s), "
@@ -310,13 +312,13 @@ class Driver(SyncDriver):
                     "%s %s -> %s: reduced archive of %s did not load (%s): sending it whole",
                     self.instance.name, self.rid, target, image.ref, error,
                 )  # fmt: skip
-            ok, sent, error = await self._load(saved, target, peers, progress)
+            ok, sent, wire, error = await self._load(saved, target, peers, progress)
             if not ok:
                 raise ResourceError(f"{target}: docker load of {image.ref} failed: {error}")
             reason = f"{image.ref}: whole image" + (
                 " (reduced archive refused)" if skip else " (no layer in common)"
             )
-            return sent, True, reason
+            return sent, wire, True, reason
 
     def _spool_dir(self) -> str:
         path = self.sync_dir / "spool"
@@ -334,8 +336,9 @@ class Driver(SyncDriver):
 
     async def _load(
         self, archive: Path, target: str, peers: Peers, progress: Progress
-    ) -> tuple[bool, int, str]:
-        """Stream an archive into the target's engine: (loaded?, bytes sent, error)."""
+    ) -> tuple[bool, int, int, str]:
+        """Stream an archive into the target's engine: (loaded?, data bytes, bytes on the
+        wire, error)."""
         start = progress.moved
 
         async def chunks() -> AsyncIterator[bytes]:
@@ -343,9 +346,11 @@ class Driver(SyncDriver):
                 while chunk := await asyncio.to_thread(handle.read, CHUNK):
                     yield chunk
 
-        result = await peers.pipe_to(target, self._peer_argv("load"), chunks(), progress.add)
+        result = await peers.pipe_to(
+            target, self._peer_argv("load"), chunks(), progress.add, self.wire(target)
+        )
         error = "" if result.ok else (result.stderr.strip() or result.stdout.strip())[-500:]
-        return result.ok, progress.moved - start, error
+        return result.ok, progress.moved - start, result.wire_bytes, error
 
 
 async def peer_have(driver: Driver, sender: str) -> dict[str, Any]:

@@ -87,12 +87,14 @@ class Driver(SyncDriver):
                       for m in matches]  # fmt: skip
         return found
 
-    def options(self) -> list[str]:
+    def options(self, target: str) -> list[str]:
         extra = list(self.values.get("options") or [])
         base = [] if self.values.get("reset_options") else list(DEFAULT_OPTIONS)
         base.append(points.EXCLUDE)  # the target's restore points: never sent, never deleted
-        if self.values.get("bwlimit"):
-            base.append(f"--bwlimit={self.values['bwlimit']}")
+        wire = self.wire(target)
+        base += wire.compression.rsync_options()
+        if wire.bwlimit:
+            base.append(f"--bwlimit={max(1, round(wire.bwlimit / 1024))}")  # rsync's KiB/s
         return [*base, f"--timeout={int(self.values['stall_timeout'])}", *extra]
 
     def _peer_argv(self, *words: str) -> list[str]:
@@ -146,7 +148,7 @@ class Driver(SyncDriver):
         sent_before = stamps.read(stamps.sent_path(self.state_dir, self.rid, target)) is not None
         mode, reason = transfer_mode(full, sent_before)
         argv = [
-            "rsync", *self.options(), "--info=progress2", PLAIN_NUMBERS,
+            "rsync", *self.options(target), "--info=progress2", PLAIN_NUMBERS,
             "-e", self._ssh(target), *self.sources(), f"root@{target}:{self._destination(target)}",
         ]  # fmt: skip
         if full:

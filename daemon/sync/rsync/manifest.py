@@ -54,13 +54,6 @@ MANIFEST = Manifest(
                 scopable=True,
                 inherit=Inherit.SECTION_THEN_DEFAULT,
             ),
-            Keyword(
-                "bwlimit",
-                "Bandwidth limit in KiB per second (rsync --bwlimit).",
-                c.INTEGER,
-                scopable=True,
-                inherit=Inherit.SECTION_THEN_DEFAULT,
-            ),
         ),
     ),
 )

@@ -167,8 +167,14 @@ class Peers:
         source: AsyncIterator[bytes],
         on_bytes: Callable[[int], None],
         wire: Wire | None = None,
+        large: bool = True,
     ) -> RemoteResult:
         """Stream source into argv's stdin on node, with back-pressure; the caller bounds time.
+
+        ``large`` (a full send, an image): through the OpenSSH client, whose throughput is
+        higher but whose connection costs a handshake; else through the asyncssh
+        connection already open to node (an incremental send of a few MiB is over before
+        a new ssh would have logged in: 0.83 s against 1.71 s for 10 MiB, measured).
 
         The bytes travel through the OpenSSH client (C ciphers and packets, where asyncssh's
         are Python: it moved full sends at about half the raw pipeline's rate) while
@@ -183,6 +189,8 @@ class Peers:
             # pipefail: a receiving tool that fails is not hidden by the decompressor's 0
             inner = f"{quote(wire.compression.decompress_argv())} | {command}"
             command = quote(["bash", "-o", "pipefail", "-c", inner])
+        if not large:
+            return await self._pipe_in_session(node, argv, command, source, on_bytes, wire)
         try:
             proc = await asyncio.create_subprocess_exec(
                 *self.ssh_argv(node, command),
@@ -251,6 +259,60 @@ class Peers:
                 raise TransportError(message, detail)
             raise TransportError(f"{node}: {quote(argv)}: {detail}", detail)
         return RemoteResult(proc.returncode or 0, _text(out), stderr, wire_bytes=sent)
+
+    async def _pipe_in_session(
+        self,
+        node: str,
+        argv: Sequence[str],
+        command: str,
+        source: AsyncIterator[bytes],
+        on_bytes: Callable[[int], None],
+        wire: Wire,
+    ) -> RemoteResult:
+        """pipe_to over the reused asyncssh connection (small transfers)."""
+        import asyncssh
+
+        conn = await self.connect(node)
+        try:
+            process = await conn.create_process(command, encoding=None)
+        except (OSError, asyncssh.Error) as exc:
+            detail = _cause(exc)
+            raise TransportError(f"{node}: cannot start {quote(argv)}: {detail}", detail) from None
+        limit = RateLimit(wire.bwlimit) if wire.bwlimit else None
+        sent = 0
+
+        async def send(chunk: bytes) -> None:
+            nonlocal sent
+            process.stdin.write(chunk)
+            await process.stdin.drain()
+            sent += len(chunk)
+            if limit is not None:
+                await limit.take(len(chunk))
+
+        try:
+            if wire.compression.on:
+                await _compressed(source, on_bytes, wire.compression, send)
+            else:
+                async for chunk in source:
+                    await send(chunk)
+                    on_bytes(len(chunk))
+            process.stdin.write_eof()
+            done = await process.wait(check=False)
+        except (OSError, asyncssh.Error) as exc:
+            process.kill()
+            detail = _cause(exc)
+            raise TransportError(
+                f"{node}: the link was lost after {sent} bytes on the wire ({detail})", detail
+            ) from None
+        except BaseException:
+            process.kill()
+            raise
+        return RemoteResult(
+            done.returncode if done.returncode is not None else -1,
+            _text(done.stdout),
+            _text(done.stderr),
+            wire_bytes=sent,
+        )
 
     async def close(self) -> None:
         if self.daemons is not None:

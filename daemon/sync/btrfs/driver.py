@@ -226,7 +226,12 @@ class Driver(SyncDriver):
         estimate.add_done_callback(lambda done: _set_total(done, progress))
         try:
             result = await peers.pipe_to(
-                target, self._peer_argv("receive"), chunks(), progress.add, self.wire(target)
+                target,
+                self._peer_argv("receive"),
+                chunks(),
+                progress.add,
+                self.wire(target),
+                large=parent is None,
             )
             if not result.ok:
                 await kill(proc)  # the receive ended early: nobody reads the rest of the send

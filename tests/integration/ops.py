@@ -193,3 +193,22 @@ def uc1_ha_testbed(base: Testbed, tag: str, config: str, on_n1: str = "true") ->
     finally:
         Path(path).unlink(missing_ok=True)
     return tb
+
+
+def own_disks_testbed(base: Testbed, tag: str, config: str) -> Testbed:
+    """config on a testbed of its own (every node its own disk), without daemons: svc1
+    started with --local on n1, standby on n2 and n3."""
+    root = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
+    tb = Testbed(state_dir=f"{root}-{tag}", prefix=f"{base.prefix}{tag}-")
+    tb.up(shared=())
+    try:
+        install(tb, NODES, "svc1", config)
+        done = ferry(tb, "n1", "svc1", "start", "--local")
+        assert done.returncode == 0, done.stderr
+        for node in ("n2", "n3"):
+            done = ferry(tb, node, "svc1", "startstandby", "--local")
+            assert done.returncode == 0, done.stderr
+    except BaseException:
+        tb.down()
+        raise
+    return tb

@@ -6,7 +6,6 @@ and nothing more). A running transfer shows an estimated total, hence an ETA."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -14,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.ops import FERRY, NODES, ferry, install, sh, sync
+from tests.integration.ops import FERRY, ferry, own_disks_testbed, sh, sync
 from tests.testbed import Testbed
 
 pytestmark = pytest.mark.testbed
@@ -42,16 +41,8 @@ SNAPSHOTS = "btrfs subvolume list /srv/svc1/data | grep -c ' path .ferry/svc1/sy
 
 @pytest.fixture(scope="module")
 def own_disks(testbed_session: Testbed) -> Iterator[Testbed]:
-    root = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
-    tb = Testbed(state_dir=f"{root}-bt", prefix=f"{testbed_session.prefix}bt-")
-    tb.up(shared=())
+    tb = own_disks_testbed(testbed_session, "bt", CONFIG)
     try:
-        install(tb, NODES, "svc1", CONFIG)
-        done = ferry(tb, "n1", "svc1", "start", "--local")
-        assert done.returncode == 0, done.stderr
-        for node in ("n2", "n3"):
-            done = ferry(tb, node, "svc1", "startstandby", "--local")
-            assert done.returncode == 0, done.stderr
         yield tb
     finally:
         tb.down()

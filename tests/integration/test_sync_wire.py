@@ -5,7 +5,6 @@ transfer to its rate."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,6 +15,7 @@ from tests.integration.ops import (
     REPO,
     ferry,
     install,
+    own_disks_testbed,
     sh,
     sync,
     uc3_testbed,
@@ -40,16 +40,8 @@ def reports_by_target(reports: list[dict[str, Any]]) -> dict[str, dict[str, Any]
 
 @pytest.fixture(scope="module")
 def own_disks(testbed_session: Testbed) -> Iterator[Testbed]:
-    root = os.environ.get("FERRY_TESTBED_DIR", "/var/tmp/ferry-testbed")
-    tb = Testbed(state_dir=f"{root}-wz", prefix=f"{testbed_session.prefix}wz-")
-    tb.up(shared=())
+    tb = own_disks_testbed(testbed_session, "wz", BTRFS)
     try:
-        install(tb, NODES, "svc1", BTRFS)
-        done = ferry(tb, "n1", "svc1", "start", "--local")
-        assert done.returncode == 0, done.stderr
-        for node in ("n2", "n3"):
-            done = ferry(tb, node, "svc1", "startstandby", "--local")
-            assert done.returncode == 0, done.stderr
         yield tb
     finally:
         tb.down()

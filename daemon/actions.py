@@ -22,11 +22,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from daemon.config.store import write_atomically
 from daemon.events import EventBus
-from daemon.metrics import Counter
 
 log = logging.getLogger("ferry.actions")
 
@@ -98,6 +97,14 @@ class RunnerClosed(Exception):
 
 Executor = Callable[[ActionRecord], Awaitable[dict[str, Any]]]
 
+
+class EndedActions(Protocol):
+    """Where the runner counts ended actions, per action and result (the metrics' counter:
+    declared here, since the metrics sit above the services that import this module)."""
+
+    def inc(self, amount: float = 1.0, **labels: str) -> None: ...
+
+
 # The record of the action the current task runs: log lines go there.
 _current: contextvars.ContextVar[ActionRecord | None] = contextvars.ContextVar(
     "ferry_action", default=None
@@ -161,7 +168,7 @@ class ActionRunner:
         max_concurrent: int = 4,
         timeout: float = 3600.0,
         keep: int = 1000,
-        counter: Counter | None = None,
+        counter: EndedActions | None = None,
     ) -> None:
         self.store = store
         self.executor = executor

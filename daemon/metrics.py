@@ -1,8 +1,11 @@
-"""Prometheus metrics in the text exposition format, without a client library.
+"""Prometheus metrics: the daemon's families, exposed by ``prometheus_client``.
 
-A :class:`Registry` holds families: counters and histograms updated by the
-daemon as things happen, gauges computed at scrape time by a callback (the
-owner of the data answers).
+A :class:`Registry` is the daemon's one collector: counters and histograms it
+holds are updated by the daemon as things happen; gauges are read at scrape time
+from a callback (the owner of the data answers, nothing keeps a copy). A scrape
+asks the registry's :meth:`Registry.collect` for the families, in registration
+order, and ``prometheus_client.generate_latest`` writes them in the text format
+0.0.4 from a private ``CollectorRegistry`` (never the library's global one).
 
 The sync families (per service, sync resource and target: last success, data
 age, bytes and duration of the last success, running) are read at scrape time
@@ -16,9 +19,17 @@ import bisect
 import functools
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 
 if TYPE_CHECKING:
     from daemon.cluster.state import ClusterState
@@ -27,23 +38,13 @@ if TYPE_CHECKING:
 Labels = tuple[tuple[str, str], ...]
 Sample = tuple[dict[str, str], float]
 
+# What generate_latest writes (CONTENT_TYPE_PLAIN_0_0_4 in recent clients; pyproject allows 0.20).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _labels(labels: Labels | dict[str, str], extra: tuple[str, str] | None = None) -> str:
-    items = list(labels.items() if isinstance(labels, dict) else labels)
-    if extra:
-        items.append(extra)
-    if not items:
-        return ""
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in items) + "}"
-
-
-def _number(value: float) -> str:
+def _bound(value: float) -> str:
+    """A bucket's ``le``: 1 and 10 (not 1.0), as before the client library, same series."""
     if math.isinf(value):
         return "+Inf" if value > 0 else "-Inf"
     if value == int(value) and abs(value) < 1e15:
@@ -52,22 +53,11 @@ def _number(value: float) -> str:
 
 
 @dataclass
-class Family:
+class Counter:
+    """A counter family; exposed as ``<name>_total``."""
+
     name: str
-    kind: str  # counter, gauge, histogram
     help: str
-
-    def header(self) -> list[str]:
-        # Text format 0.0.4: a counter's family is named with its _total suffix.
-        name = f"{self.name}_total" if self.kind == "counter" else self.name
-        return [f"# HELP {name} {self.help}", f"# TYPE {name} {self.kind}"]
-
-    def lines(self) -> list[str]:
-        return self.header()
-
-
-@dataclass
-class Counter(Family):
     label_names: tuple[str, ...] = ()
     values: dict[Labels, float] = field(default_factory=dict)
 
@@ -75,11 +65,11 @@ class Counter(Family):
         key = tuple((n, labels[n]) for n in self.label_names)
         self.values[key] = self.values.get(key, 0.0) + amount
 
-    def lines(self) -> list[str]:
-        out = self.header()
+    def family(self) -> Metric:
+        family = CounterMetricFamily(self.name, self.help, labels=self.label_names)
         for key, value in sorted(self.values.items()):
-            out.append(f"{self.name}_total{_labels(key)} {_number(value)}")
-        return out
+            family.add_metric([v for _, v in key], value)
+        return family
 
 
 @dataclass
@@ -90,7 +80,11 @@ class _Buckets:
 
 
 @dataclass
-class Histogram(Family):
+class Histogram:
+    """A histogram family: per label set, a count per bucket, the sum and the count."""
+
+    name: str
+    help: str
     label_names: tuple[str, ...] = ()
     buckets: tuple[float, ...] = LATENCY_BUCKETS
     series: dict[Labels, _Buckets] = field(default_factory=dict)
@@ -106,45 +100,58 @@ class Histogram(Family):
         entry.total += value
         entry.count += 1
 
-    def lines(self) -> list[str]:
-        out = self.header()
+    def family(self) -> Metric:
+        family = HistogramMetricFamily(self.name, self.help, labels=self.label_names)
         for key, entry in sorted(self.series.items()):
+            cumulative: list[tuple[str, float]] = []
             running = 0
             for bound, count in zip(self.buckets, entry.counts, strict=True):
                 running += count
-                out.append(f"{self.name}_bucket{_labels(key, ('le', _number(bound)))} {running}")
-            out.append(f"{self.name}_bucket{_labels(key, ('le', '+Inf'))} {entry.count}")
-            out.append(f"{self.name}_sum{_labels(key)} {_number(entry.total)}")
-            out.append(f"{self.name}_count{_labels(key)} {entry.count}")
-        return out
+                cumulative.append((_bound(bound), running))
+            cumulative.append(("+Inf", entry.count))
+            family.add_metric([v for _, v in key], cumulative, entry.total)
+        return family
 
 
 @dataclass
-class CallbackGauge(Family):
-    collect: Callable[[], Iterable[Sample]] = lambda: ()
+class CallbackGauge:
+    """A gauge family whose samples its owner computes at each scrape."""
 
-    def lines(self) -> list[str]:
-        out = self.header()
-        for labels, value in self.collect():
-            out.append(f"{self.name}{_labels(labels)} {_number(value)}")
-        return out
+    name: str
+    help: str
+    read: Callable[[], Iterable[Sample]]
+
+    def family(self) -> Metric:
+        samples = list(self.read())
+        names = tuple(samples[0][0]) if samples else ()
+        family = GaugeMetricFamily(self.name, self.help, labels=names)
+        for labels, value in samples:
+            if tuple(labels) != names:
+                raise ValueError(f"{self.name}: labels {sorted(labels)} after {sorted(names)}")
+            family.add_metric([labels[n] for n in names], value)
+        return family
+
+
+Family = Counter | Histogram | CallbackGauge
 
 
 class Registry:
-    """The daemon's metric families, rendered in registration order."""
+    """The daemon's metric families: a ``prometheus_client`` collector, rendered by it."""
+
+    content_type = CONTENT_TYPE
 
     def __init__(self) -> None:
         self._families: dict[str, Family] = {}
+        self._exposition = CollectorRegistry(auto_describe=False)
+        self._exposition.register(self)
 
     def _add(self, family: Family) -> None:
-        existing = self._families.get(family.name)
-        # A family declared empty (by declare) is a placeholder its owner replaces.
-        if existing is not None and type(existing) is not Family:
+        if family.name in self._families:
             raise ValueError(f"metric {family.name} registered twice")
         self._families[family.name] = family
 
     def counter(self, name: str, help: str, labels: Sequence[str] = ()) -> Counter:
-        family = Counter(name, "counter", help, tuple(labels))
+        family = Counter(name, help, tuple(labels))
         self._add(family)
         return family
 
@@ -155,22 +162,28 @@ class Registry:
         labels: Sequence[str] = (),
         buckets: tuple[float, ...] = LATENCY_BUCKETS,
     ) -> Histogram:
-        family = Histogram(name, "histogram", help, tuple(labels), buckets)
+        family = Histogram(name, help, tuple(labels), buckets)
         self._add(family)
         return family
 
     def gauge(self, name: str, help: str, collect: Callable[[], Iterable[Sample]]) -> None:
-        self._add(CallbackGauge(name, "gauge", help, collect))
+        self._add(CallbackGauge(name, help, collect))
 
     def collects(self, name: str) -> bool:
         """Is a family of that name registered?"""
         return name in self._families
 
-    def render(self) -> str:
-        lines: list[str] = []
+    def collect(self) -> Iterator[Metric]:
+        """The families as they are now (prometheus_client's collector interface)."""
         for family in self._families.values():
-            lines += family.lines()
-        return "\n".join(lines) + "\n"
+            yield family.family()
+
+    def exposition(self) -> bytes:
+        """The text format 0.0.4 (served as :data:`CONTENT_TYPE`)."""
+        return generate_latest(self._exposition)
+
+    def render(self) -> str:
+        return self.exposition().decode()
 
 
 # ---------------------------------------------------------------------- sync and peers

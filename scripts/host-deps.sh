@@ -22,6 +22,7 @@ PACKAGES=(
   python3-venv       # make test's virtualenv
   chromium           # the console's browser tests (playwright drives it; no download)
   fonts-dejavu-core  # text in the console's screenshots
+  prometheus         # promtool checks /metrics in the unit tests (policy-rc.d: no server starts)
 )
 
 missing=()

@@ -669,11 +669,10 @@ async def events(call: Call) -> web.StreamResponse:
 
 
 async def metrics(call: Call) -> web.Response:
+    registry = call.ctx.metrics.registry
     return web.Response(
-        text=call.ctx.metrics.registry.render(),
-        content_type="text/plain",
-        headers={"X-Content-Type-Options": "nosniff"},
-        charset="utf-8",
+        body=registry.exposition(),
+        headers={"Content-Type": registry.content_type, "X-Content-Type-Options": "nosniff"},
     )
 
 

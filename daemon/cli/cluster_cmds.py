@@ -25,7 +25,7 @@ from daemon.api.tls import (
     write_bundle,
 )
 from daemon.cli.errors import EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
-from daemon.cli.instance_cmds import var_dir
+from daemon.cli.local_instances import var_dir
 from daemon.config.store import config_dir
 from daemon.node.config import NODE_NAME_RE, NodeConfig, load_node_config
 

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from daemon.cli import client
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
+from daemon.cli.local_instances import var_dir
 from daemon.config import docs, ini
 from daemon.config.errors import ConfigError, ConfigIssue
 from daemon.config.evaluate import evaluated_config
@@ -205,9 +207,6 @@ def install(args: argparse.Namespace, path: Path, text: str) -> None:
     """Install a validated configuration: through the local daemon when it runs and serves
     this file's directory (it installs it and pushes it to the service's other nodes), else
     straight into the file. Never into another file than path."""
-    from daemon.cli import client
-    from daemon.cli.instance_cmds import var_dir
-
     ep = client.endpoint(var_dir=str(var_dir(args)))
     if getattr(args, "local", False) or ep.socket_path is None or not ep.socket_path.exists():
         write_atomically(path, text)

@@ -14,102 +14,22 @@ from pathlib import Path
 from typing import Any
 
 from daemon.cli import client, instance_cmds, restore_cmds
+from daemon.cli.daemon_calls import call, endpoint, orchestrated, services
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
-from daemon.cli.instance_cmds import var_dir
-from daemon.config.store import (
-    SelectorError,
-    config_dir,
-    local_nodename,
-    select,
-    select_among,
-)
+from daemon.cli.local_instances import var_dir
+from daemon.config.store import config_dir, local_nodename
 from daemon.system import process
 
-POLL = 0.5
 ACTIVATION_TIME = 900.0  # switch, takeover, giveback wait this long at most by default
-
-
-def _endpoint(args: argparse.Namespace) -> client.Endpoint:
-    return client.endpoint(var_dir=str(var_dir(args)), server=args.server, token=args.token)
-
-
-def _call(fn: Any, *a: Any, **kw: Any) -> Any:
-    try:
-        return fn(*a, **kw)
-    except client.ClientError as exc:
-        raise ActionFailed(str(exc)) from None
-
-
-def _services(args: argparse.Namespace, selector: str) -> list[str]:
-    if not args.server:
-        return select(config_dir(args.config_dir), selector)
-
-    # a remote daemon knows its services (no local config dir needed); globs match its list
-    def known() -> list[str]:
-        return [s["name"] for s in _call(client.list_services, _endpoint(args))]
-
-    try:
-        return select_among(known, selector, f"on {args.server}")
-    except SelectorError as exc:  # as the daemon's own answers: a failure (exit 1)
-        raise ActionFailed(str(exc)) from None
 
 
 def print_status(args: argparse.Namespace, selector: str) -> int:
     """``print status``: evaluated here; with ``--server``, as that daemon sees its instances."""
     if not args.server:
         return instance_cmds.print_status(args, selector)
-    ep = _endpoint(args)
-    states = [_call(client.get_status, ep, name) for name in _services(args, selector)]
+    ep = endpoint(args)
+    states = [call(client.get_status, ep, name) for name in services(args, selector)]
     return instance_cmds.show_statuses(args, states)
-
-
-def _follow(
-    ep: client.Endpoint, action_id: str, limit: float | None, quiet: bool
-) -> dict[str, Any]:
-    """Wait for an action to end, printing its log lines as they come."""
-    deadline = None if limit is None else time.monotonic() + limit
-    shown = 0
-    while True:
-        record: dict[str, Any] = _call(client.get_action, ep, action_id)
-        lines = record.get("log") or []
-        if not quiet:
-            for line in lines[shown:]:
-                text = line.get("message", json.dumps(line)) if isinstance(line, dict) else line
-                print(text, file=sys.stderr)
-        shown = len(lines)
-        if record.get("state") in ("succeeded", "failed"):
-            return record
-        if deadline is not None and time.monotonic() > deadline:
-            return record
-        time.sleep(POLL)
-
-
-def orchestrated(args: argparse.Namespace, selector: str, action: str, **params: Any) -> int:
-    """Submit an action to the daemon; with --wait, follow it to its end."""
-    ep = _endpoint(args)
-    code = EXIT_OK
-    results = []
-    for service in _services(args, selector):
-        accepted = _call(client.submit_action, ep, service, action, **params)
-        action_id = accepted["action_id"]
-        if not args.wait:
-            results.append({"service": service, **accepted})
-            if args.output != "json":
-                print(f"{service}: {action} submitted as action {action_id} "
-                      f"(follow: ferry {service} {action} ... --wait)")  # fmt: skip
-            continue
-        record = _follow(ep, action_id, args.time, quiet=args.output == "json")
-        results.append({"service": service, **record})
-        state = record.get("state")
-        if state != "succeeded":
-            code = EXIT_FAILED
-            reason = record.get("error") or f"still {state} after {args.time}s"
-            print(f"{service}: {action} failed: {reason}", file=sys.stderr)
-        elif args.output != "json":
-            print(f"{service}: {action} done")
-    if args.output == "json":
-        print(json.dumps(results if len(results) > 1 else results[0], indent=2, default=str))
-    return code
 
 
 def _age(seconds: Any) -> str:
@@ -160,10 +80,10 @@ def activate(args: argparse.Namespace, selector: str, action: str) -> int:
     args.wait = True
     args.time = args.time if args.time is not None else ACTIVATION_TIME
     to = args.to if action == "switch" else local_nodename()
-    ep = _endpoint(args)
+    ep = endpoint(args)
     at = getattr(args, "at", None)
-    for service in _services(args, selector):
-        facts = _call(client.request, ep, "GET", f"/api/services/{service}/dr?to={to}")
+    for service in services(args, selector):
+        facts = call(client.request, ep, "GET", f"/api/services/{service}/dr?to={to}")
         choice = restore_cmds.fetch(args, service, at)["choice"] if at else ""
         if args.output != "json":
             print(preflight_text(service, to, facts), flush=True)
@@ -181,7 +101,7 @@ def activate(args: argparse.Namespace, selector: str, action: str) -> int:
         params["at"] = at
     code = orchestrated(args, selector, action, **params)
     if code == EXIT_OK and args.wait and args.output != "json":
-        for service in _services(args, selector):
+        for service in services(args, selector):
             _report_activation(ep, service)
     return code
 
@@ -233,9 +153,9 @@ def daemon_command(args: argparse.Namespace) -> int:
         argv = ["ferryd", "--config-dir", str(config_dir(args.config_dir)), "--var-dir", str(vdir)]
         os.execvp(sys.executable, [sys.executable, "-m", "daemon.main", *argv[1:]])
     if verb == "status":
-        ep = _endpoint(args)
-        health = _call(client.health, ep)
-        node = _call(client.get_node, ep)
+        ep = endpoint(args)
+        health = call(client.health, ep)
+        node = call(client.get_node, ep)
         if args.output == "json":
             print(json.dumps({"health": health, "node": node}, indent=2, default=str))
         else:
@@ -294,17 +214,17 @@ def token_command(args: argparse.Namespace) -> int:
 
 def mon_command(args: argparse.Namespace) -> int:
     """ferry mon: a live view of the cluster, redrawn on every event (Ctrl-C to leave)."""
-    ep = _endpoint(args)
+    ep = endpoint(args)
     once = bool(args.words and args.words[0] == "once")
     if args.output == "json":
-        print(json.dumps(_call(client.get_cluster, ep), indent=2, default=str))
+        print(json.dumps(call(client.get_cluster, ep), indent=2, default=str))
         return EXIT_OK
-    _draw(_call(client.get_cluster, ep), clear=not once)
+    _draw(call(client.get_cluster, ep), clear=not once)
     if once:
         return EXIT_OK
     try:
         for _event in client.stream_events(ep):
-            _draw(_call(client.get_cluster, ep), clear=True)
+            _draw(call(client.get_cluster, ep), clear=True)
     except client.ClientError as exc:
         raise ActionFailed(str(exc)) from None
     except KeyboardInterrupt:

@@ -16,16 +16,13 @@ from typing import Any
 from urllib.parse import quote
 
 from daemon.cli import client
-from daemon.cli.daemon_cmds import _age, _follow
+from daemon.cli.daemon_calls import endpoint, follow
+from daemon.cli.daemon_cmds import _age
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
-from daemon.cli.instance_cmds import _instances, _with_action_log, var_dir
+from daemon.cli.local_instances import instances, var_dir, with_action_log
 from daemon.config.store import config_dir, local_nodename
 
 DRILL_TIME = 900.0  # the CLI follows a drill this long at most by default
-
-
-def _endpoint(args: argparse.Namespace) -> client.Endpoint:
-    return client.endpoint(var_dir=str(var_dir(args)), server=args.server, token=args.token)
 
 
 def preflight_text(facts: dict[str, Any], check: str) -> str:
@@ -100,15 +97,15 @@ def drill(args: argparse.Namespace, selector: str) -> int:
     node = args.node or here
     if args.local:
         return _drill_local(args, service, node)
-    ep = _endpoint(args)
+    ep = endpoint(args)
     if args.node and not args.server:
-        members = list(_instances(args, service)[0].config.members.all_nodes)
+        members = list(instances(args, service)[0].config.members.all_nodes)
         if args.node not in members:
             return _refused(
                 f"{args.node} is not a node of {service} (nodes and drpnodes: {' '.join(members)})"
             )
     if not args.node and not args.server:
-        node = default_node(list(_instances(args, service)[0].config.members.drpnodes), here)
+        node = default_node(list(instances(args, service)[0].config.members.drpnodes), here)
     query = f"?node={node}" if node != here and not args.server else ""
     at_query = (("&" if query else "?") + f"at={quote(args.at, safe='')}") if args.at else ""
     try:
@@ -146,7 +143,7 @@ def drill(args: argparse.Namespace, selector: str) -> int:
             return _refused(str(exc))
         raise ActionFailed(str(exc)) from None
     limit = args.time if args.time is not None else DRILL_TIME
-    record = _follow(ep, accepted["action_id"], limit, quiet=args.output == "json")
+    record = follow(ep, accepted["action_id"], limit, quiet=args.output == "json")
     report = (record.get("result") or {}).get("drill")
     if report is None:  # a failed drill's action carries no result: its report is kept
         after = client.request(ep, "GET", f"/api/services/{service}/drill{query}")
@@ -179,8 +176,8 @@ def _drill_local(args: argparse.Namespace, service: str, node: str) -> int:
 
     if node != local_nodename():
         raise UsageError("--local rehearses on this node: --node does not apply")
-    _with_action_log()
-    inst = _instances(args, service)[0]
+    with_action_log()
+    inst = instances(args, service)[0]
 
     async def go() -> dict[str, Any]:
         state = await inst.status()
@@ -207,11 +204,11 @@ def drill_stop(args: argparse.Namespace, selector: str) -> int:
         except DrillRefused as exc:
             return _refused(str(exc))
         return _show_report(args, report, {"state": "succeeded"})
-    ep = _endpoint(args)
+    ep = endpoint(args)
     here = local_nodename()
     node = args.node or here
     if not args.node and not args.server:
-        node = default_node(list(_instances(args, service)[0].config.members.drpnodes), here)
+        node = default_node(list(instances(args, service)[0].config.members.drpnodes), here)
     try:
         if node != here and not args.server:
             accepted = client.submit_action(ep, service, "drill-stop", node=node)
@@ -221,7 +218,7 @@ def drill_stop(args: argparse.Namespace, selector: str) -> int:
         if 400 <= exc.status < 500:
             return _refused(str(exc))
         raise ActionFailed(str(exc)) from None
-    record = _follow(ep, accepted["action_id"], args.time or 300.0, quiet=True)
+    record = follow(ep, accepted["action_id"], args.time or 300.0, quiet=True)
     if record.get("state") != "succeeded":
         print(f"ferry: drill stop: {record.get('error')}", file=sys.stderr)
         return EXIT_FAILED
@@ -234,7 +231,7 @@ def print_drills(args: argparse.Namespace, selector: str) -> int:
 
     service = _one_service(args, selector)
     if args.server:
-        listed = client.request(_endpoint(args), "GET", f"/api/services/{service}/drills")
+        listed = client.request(endpoint(args), "GET", f"/api/services/{service}/drills")
         active, reports = listed.get("active"), list(listed.get("drills") or [])
     else:
         store = DrillStore(var_dir(args))
@@ -264,7 +261,7 @@ def print_drills(args: argparse.Namespace, selector: str) -> int:
 def _bubble_instance(args: argparse.Namespace, selector: str) -> Any:
     from daemon.drill.instance import DrillInstance
 
-    inst = _instances(args, selector)[0]
+    inst = instances(args, selector)[0]
     return DrillInstance(inst.config, inst.node, inst.var_dir)
 
 
@@ -272,7 +269,7 @@ def bubble_up(args: argparse.Namespace, selector: str) -> int:
     """Start every resource of the service inside the drill's bubble (run by the drill)."""
     from daemon.service.instance import ActionError
 
-    _with_action_log()
+    with_action_log()
     inst = _bubble_instance(args, selector)
     try:
         state = asyncio.run(inst.start(lock_wait=5.0))
@@ -287,7 +284,7 @@ def bubble_down(args: argparse.Namespace, selector: str) -> int:
     """Stop every resource inside the drill's bubble (run by the drill's teardown)."""
     from daemon.service.instance import ActionError
 
-    _with_action_log()
+    with_action_log()
     inst = _bubble_instance(args, selector)
     try:
         asyncio.run(inst.stop(force=True, lock_wait=5.0))

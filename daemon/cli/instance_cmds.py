@@ -5,89 +5,35 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import os
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
+from daemon.cli.daemon_calls import orchestrated
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, ActionFailed, UsageError
-from daemon.config import ini
-from daemon.config.errors import ConfigError
-from daemon.config.service import EvalContext, ServiceConfig
-from daemon.config.store import config_dir, local_nodename, select, service_path
-from daemon.config.validate import has_errors, validate
+from daemon.cli.local_instances import instances, rids, var_dir, with_action_log
 from daemon.service.instance import ActionError, Instance, InstanceState
 from daemon.service.lock import LockBusy
-
-DEFAULT_VAR_DIR = "/var/lib/ferry"
-
-
-def var_dir(args: argparse.Namespace) -> Path:
-    return Path(args.var_dir or os.environ.get("FERRY_VAR_DIR") or DEFAULT_VAR_DIR)
-
-
-def _instances(args: argparse.Namespace, selector: str) -> list[Instance]:
-    directory = config_dir(args.config_dir)
-    node = local_nodename()
-    out = []
-    for name in select(directory, selector):
-        path = service_path(directory, name)
-        context = EvalContext(nodename=node, var_dir=str(var_dir(args)))
-        svc = ServiceConfig(ini.load(path), context=context)
-        errors = validate(svc)
-        if has_errors(errors):
-            raise ConfigError([i for i in errors if i.severity.value == "error"])
-        if node not in svc.members.all_nodes:
-            raise ActionFailed(
-                f"{name}: this node ({node}) is not in nodes or drpnodes "
-                f"({' '.join(svc.members.all_nodes)})"
-            )
-        out.append(Instance(svc, node, var_dir(args)))
-    return out
-
-
-class _ActionLog(logging.Handler):
-    """Prints the action's steps on stderr, one line each."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        level = "" if record.levelno <= logging.INFO else f"{record.levelname.lower()}: "
-        print(f"{level}{record.getMessage()}", file=sys.stderr)
-
-
-def _with_action_log() -> None:
-    logger = logging.getLogger("ferry")
-    if not any(isinstance(h, _ActionLog) for h in logger.handlers):
-        logger.addHandler(_ActionLog())
-    logger.setLevel(logging.INFO)
-
-
-def _rids(args: argparse.Namespace) -> list[str] | None:
-    if not args.rid:
-        return None
-    return [rid for item in args.rid for rid in item.split(",") if rid]
 
 
 async def _act(instance: Instance, action: str, args: argparse.Namespace) -> InstanceState:
     wait = float(args.lock_wait)
     if action == "start":
-        return await instance.start(_rids(args), lock_wait=wait)
+        return await instance.start(rids(args), lock_wait=wait)
     if action == "startstandby":
-        return await instance.start(_rids(args), standby_only=True, lock_wait=wait)
-    return await instance.stop(_rids(args), force=args.force, lock_wait=wait)
+        return await instance.start(rids(args), standby_only=True, lock_wait=wait)
+    return await instance.stop(rids(args), force=args.force, lock_wait=wait)
 
 
 def _run_action(args: argparse.Namespace, selector: str, action: str) -> int:
     if not args.local:
-        from daemon.cli.daemon_cmds import orchestrated
-
-        params: dict[str, object] = {"rids": _rids(args), "force": args.force}
+        params: dict[str, object] = {"rids": rids(args), "force": args.force}
         return orchestrated(args, selector, action, **params)
-    _with_action_log()
+    with_action_log()
     code = EXIT_OK
     results = []
-    for instance in _instances(args, selector):
+    for instance in instances(args, selector):
         try:
             state = asyncio.run(_act(instance, action, args))
             results.append({"service": instance.name, "ok": True, "status": state.as_dict()})
@@ -111,7 +57,7 @@ def start(args: argparse.Namespace, selector: str) -> int:
         from daemon.restore import catalog
         from daemon.restore.points import PointError
 
-        for instance in _instances(args, selector):
+        for instance in instances(args, selector):
             try:
                 chosen = catalog.request_takeover(instance, args.at, "cli start --at")
             except PointError as exc:
@@ -122,7 +68,7 @@ def start(args: argparse.Namespace, selector: str) -> int:
         if code != EXIT_OK:
             from daemon.restore import pending
 
-            for instance in _instances(args, selector):
+            for instance in instances(args, selector):
                 pending.cancel(instance.var_dir, instance.name)
         return code
     return _run_action(args, selector, "start")
@@ -181,7 +127,7 @@ def print_status(args: argparse.Namespace, selector: str) -> int:
 
     drills = DrillStore(var_dir(args))
     states = []
-    for inst in _instances(args, selector):
+    for inst in instances(args, selector):
         state = asyncio.run(inst.status()).as_dict()
         state["last_drill"] = drills.last_report(inst.name)
         states.append(state)
@@ -196,10 +142,10 @@ def docker_passthrough(args: argparse.Namespace, selector: str) -> int:
     """
     from daemon.resources.container_docker.engine import EngineError, engine_for
 
-    instances = _instances(args, selector)
-    if len(instances) != 1:
+    selected = instances(args, selector)
+    if len(selected) != 1:
         raise UsageError("docker takes exactly one service")
-    instance = instances[0]
+    instance = selected[0]
     engine = engine_for(instance.state_dir, instance.value("DEFAULT", "docker_data_dir"))
     try:
         asyncio.run(engine.ensure_started())
@@ -220,7 +166,7 @@ def print_schedule(args: argparse.Namespace, selector: str) -> int:
     last = LastRuns(last_runs_path(var_dir(args)))
     now = datetime.now().replace(microsecond=0)
     rows = []
-    for instance in _instances(args, selector):
+    for instance in instances(args, selector):
         for job in service_jobs(instance.config, instance.node):
             previous = last.get(job.key)
             upcoming = next_time(job, now, previous, instance.node)

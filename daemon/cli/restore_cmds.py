@@ -10,15 +10,12 @@ from typing import Any
 from urllib.parse import quote
 
 from daemon.cli import client
+from daemon.cli.daemon_calls import endpoint
 from daemon.cli.errors import EXIT_OK, ActionFailed, UsageError
-from daemon.cli.instance_cmds import _instances, var_dir
+from daemon.cli.local_instances import instances
 from daemon.sync.progress import human_bytes
 
 EXIT_REFUSED = 2
-
-
-def _endpoint(args: argparse.Namespace) -> client.Endpoint:
-    return client.endpoint(var_dir=str(var_dir(args)), server=args.server, token=args.token)
 
 
 def _query(**values: str | None) -> str:
@@ -26,12 +23,18 @@ def _query(**values: str | None) -> str:
     return "?" + "&".join(pairs) if pairs else ""
 
 
-def fetch(args: argparse.Namespace, service: str, at: str | None = None) -> dict[str, Any]:
+def fetch(
+    args: argparse.Namespace,
+    service: str,
+    at: str | None = None,
+    timeout: float = client.DEFAULT_TIMEOUT,
+) -> dict[str, Any]:
     """The points of service (on --node, or here): through the daemon, else (no daemon
     here) from this node's var dir. UsageError for an ``at`` that chooses none."""
     path = f"/api/services/{quote(service, safe='')}/restorepoints"
+    query = _query(node=args.node, at=at)
     try:
-        return dict(client.request(_endpoint(args), "GET", path + _query(node=args.node, at=at)))
+        return dict(client.request(endpoint(args), "GET", path + query, timeout=timeout))
     except client.ClientError as exc:
         if 400 <= exc.status < 500:
             raise UsageError(str(exc).removeprefix("at: ")) from None
@@ -41,7 +44,7 @@ def fetch(args: argparse.Namespace, service: str, at: str | None = None) -> dict
     from daemon.restore.points import PointError
 
     try:
-        return catalog.listing(_instances(args, service)[0], at)
+        return catalog.listing(instances(args, service)[0], at)
     except PointError as exc:
         raise UsageError(str(exc)) from None
 
@@ -74,7 +77,7 @@ def delete_restorepoint(args: argparse.Namespace, selector: str) -> int:
     name = str(args.point or "")
     path = f"/api/services/{quote(selector, safe='')}/restorepoints/{quote(name, safe='')}"
     try:
-        done = client.request(_endpoint(args), "DELETE", path + _query(node=args.node))
+        done = client.request(endpoint(args), "DELETE", path + _query(node=args.node))
     except client.ClientError as exc:
         if 400 <= exc.status < 500:
             print(f"ferry: restorepoint delete refused: {exc}", file=sys.stderr)

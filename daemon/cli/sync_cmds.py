@@ -9,8 +9,9 @@ import sys
 from dataclasses import asdict
 from typing import Any
 
+from daemon.cli.daemon_calls import orchestrated
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, UsageError
-from daemon.cli.instance_cmds import _instances, _rids, _with_action_log
+from daemon.cli.local_instances import instances, rids, with_action_log
 from daemon.resources.base import ResourceError
 from daemon.service.instance import Instance
 from daemon.sync.base import SyncDriver, TargetReport
@@ -47,18 +48,16 @@ def sync(args: argparse.Namespace, selector: str) -> int:
     if verb not in SYNC_VERBS:
         raise UsageError(f"sync takes one of: {', '.join(SYNC_VERBS)}")
     if not args.local:
-        from daemon.cli.daemon_cmds import orchestrated
-
         targets = [t for item in args.target for t in item.split(",") if t] or None
-        return orchestrated(args, selector, "sync", mode=verb, rids=_rids(args), target=targets)
-    _with_action_log()
+        return orchestrated(args, selector, "sync", mode=verb, rids=rids(args), target=targets)
+    with_action_log()
     if sys.stderr.isatty() and args.output != "json":
         SyncDriver.progress_reporter = staticmethod(_terminal_progress)
     targets = [t for item in args.target for t in item.split(",") if t] or None
     out: list[dict[str, Any]] = []
     code = EXIT_OK
-    for instance in _instances(args, selector):
-        reports = asyncio.run(_run_sync(instance, verb, _rids(args), targets))
+    for instance in instances(args, selector):
+        reports = asyncio.run(_run_sync(instance, verb, rids(args), targets))
         if sys.stderr.isatty() and args.output != "json":
             print("\r\033[K", end="", file=sys.stderr)
         for report in reports:
@@ -86,11 +85,11 @@ def btrfs_peer(args: argparse.Namespace, selector: str) -> int:
     from daemon.sync.btrfs.driver import for_peer, peer_list, peer_receive
 
     verb = args.passthrough[0] if args.passthrough else ""
-    rids = _rids(args) or []
-    if verb not in ("list", "receive") or len(rids) != 1:
+    asked = rids(args) or []
+    if verb not in ("list", "receive") or len(asked) != 1:
         raise UsageError("sync btrfs-peer --rid RID -- list|receive")
-    instance = _instances(args, selector)[0]
-    resource = instance.resources.get(rids[0])
+    instance = instances(args, selector)[0]
+    resource = instance.resources.get(asked[0])
     driver = for_peer(resource)
     if verb == "list":
         try:
@@ -116,11 +115,11 @@ def docker_peer(args: argparse.Namespace, selector: str) -> int:
     from daemon.sync.docker.driver import for_peer, peer_engine_url, peer_have, peer_release
 
     verb = args.passthrough[0] if args.passthrough else ""
-    rids = _rids(args) or []
-    if verb not in ("have", "load", "release") or len(rids) != 1:
+    asked = rids(args) or []
+    if verb not in ("have", "load", "release") or len(asked) != 1:
         raise UsageError("sync docker-peer --rid RID -- have SENDER|load|release")
-    instance = _instances(args, selector)[0]
-    driver = for_peer(instance.resources.get(rids[0]))
+    instance = instances(args, selector)[0]
+    driver = for_peer(instance.resources.get(asked[0]))
     try:
         if verb == "have":
             print(json.dumps(asyncio.run(peer_have(driver, _sender(args)))))
@@ -147,11 +146,11 @@ def rsync_peer(args: argparse.Namespace, selector: str) -> int:
     from daemon.sync.rsync.driver import for_peer
 
     verb = args.passthrough[0] if args.passthrough else ""
-    rids = _rids(args) or []
-    if verb not in ("prepare", "release") or len(rids) != 1:
+    asked = rids(args) or []
+    if verb not in ("prepare", "release") or len(asked) != 1:
         raise UsageError("sync rsync-peer --rid RID -- prepare SENDER|release")
-    instance = _instances(args, selector)[0]
-    driver = for_peer(instance.resources.get(rids[0]))
+    instance = instances(args, selector)[0]
+    driver = for_peer(instance.resources.get(asked[0]))
     try:
         if verb == "prepare":
             print(json.dumps(asyncio.run(driver.peer_prepare(_sender(args)))))
@@ -168,13 +167,13 @@ def stamp_peer(args: argparse.Namespace, selector: str) -> int:
     record the stamp of a successful transfer (JSON on stdin) and keep its restore point."""
     from daemon.sync.stamps import Stamp
 
-    rids = _rids(args) or []
-    if len(rids) != 1:
+    asked = rids(args) or []
+    if len(asked) != 1:
         raise UsageError("sync stamp-peer --rid RID < STAMP.json")
-    instance = _instances(args, selector)[0]
-    driver = instance.resources.get(rids[0])
+    instance = instances(args, selector)[0]
+    driver = instance.resources.get(asked[0])
     if not isinstance(driver, SyncDriver):
-        raise UsageError(f"{instance.name}: {rids[0]} is not a sync resource")
+        raise UsageError(f"{instance.name}: {asked[0]} is not a sync resource")
     try:
         stamp = Stamp(**json.loads(sys.stdin.read()))
     except (ValueError, TypeError) as exc:

@@ -6,6 +6,7 @@ import asyncio
 import os
 import shlex
 import signal
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -88,7 +89,12 @@ async def run(
 
 
 async def kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
-    """Terminate proc (and its session), then kill it if it lingers; always reaps it."""
+    """Terminate proc (and its session), then kill it if it lingers; always reaps it.
+
+    Its end is read from its return code, not from wait(): asyncio's wait() returns only
+    once the process's pipes are closed too (3.11), and a pipe that nobody reads any more,
+    its reader paused on a full buffer, never shows its end (a send whose receiving side
+    died hung there for good). The pipes are closed once it has ended."""
     if proc.returncode is not None:
         return
     for sig in (signal.SIGTERM, signal.SIGKILL):
@@ -96,10 +102,20 @@ async def kill(proc: asyncio.subprocess.Process, grace: float = 2.0) -> None:
             os.killpg(proc.pid, sig)
         except ProcessLookupError:
             break
-        try:
-            async with asyncio.timeout(grace):
-                await proc.wait()
-            return
-        except TimeoutError:
-            continue
+        if await _ended(proc, grace):
+            break
+    await _ended(proc, None)
+    transport = getattr(proc, "_transport", None)  # the pipes' owner (no public handle)
+    if transport is not None:
+        transport.close()
     await proc.wait()
+
+
+async def _ended(proc: asyncio.subprocess.Process, limit: float | None) -> bool:
+    """Has proc ended within limit seconds (None: however long it takes)?"""
+    deadline = None if limit is None else time.monotonic() + limit
+    while proc.returncode is None:
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

@@ -164,6 +164,18 @@ def metrics(tb: Testbed, node: str) -> str:
     return tb.exec(node, "python3", "-c", code, timeout=30).stdout
 
 
+def metric(text: str, name: str, **labels: str) -> float | None:
+    """The value of name's sample with these labels (others may be there too) in a /metrics
+    text, or None: read with prometheus_client's parser (label order is not meaning)."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and labels.items() <= sample.labels.items():
+                return float(sample.value)
+    return None
+
+
 __all__ = [
     "FERRY",
     "Prober",

@@ -19,6 +19,7 @@ from tests.integration.drill_ops import (
     api_get,
     drill,
     in_bubble,
+    metric,
     metrics,
     node_state,
     same_state,
@@ -103,7 +104,8 @@ def test_drill_while_production_serves_and_replication_goes_on(cluster: Testbed)
         shown = ferry(tb, "n3", "svc1", "print", "status")
         assert "last drill: pass" in shown.stdout, shown.stdout
         text = metrics(tb, "n3")
-        assert 'ferry_drill_last_result{service="svc1",node="n3"}' not in text  # still kept
+        kept = metric(text, "ferry_drill_last_result", service="svc1", node="n3")
+        assert kept is None, text  # still kept
         done = ferry(tb, "n3", "svc1", "drill", "stop")
         assert done.returncode == 0, done.stderr
         assert "PASS" in done.stdout
@@ -113,9 +115,9 @@ def test_drill_while_production_serves_and_replication_goes_on(cluster: Testbed)
     assert {code for _, code in seen} == {200}, [s for s in seen if s[1] != 200]
     assert active(tb, "n3") is None
     text = metrics(tb, "n3")
-    assert 'ferry_drill_last_result{service="svc1",node="n3"} 1' in text, text
+    assert metric(text, "ferry_drill_last_result", service="svc1", node="n3") == 1, text
     assert "ferry_drill_last_success_timestamp_seconds{" in text
-    assert 'ferry_drill_rto_seconds{service="svc1",node="n3"}' in text
+    assert metric(text, "ferry_drill_rto_seconds", service="svc1", node="n3") is not None
     listed = json.loads(ferry(tb, "n3", "svc1", "print", "drills", "-o", "json").stdout)
     assert listed["drills"][0]["result"] == "pass" and listed["active"] is None
     document = json.loads(api_get(tb, "n3", "/api/services/svc1"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.drill_ops import Prober, drill, metrics
+from tests.integration.drill_ops import Prober, drill, metric, metrics
 from tests.integration.ops import (
     avail,
     ferry,
@@ -136,7 +136,7 @@ def test_every_run_is_a_point_listed_with_its_resources_and_size(
     assert "ferry-restore/svc1:" in tags, tags
     # an alert can watch them
     text = metrics(tb, "n3")
-    assert 'ferry_restore_points{service="svc1",node="n3"}' in text, text
+    assert metric(text, "ferry_restore_points", service="svc1", node="n3"), text
     assert "ferry_restore_point_oldest_age_seconds{" in text
     shown = ferry(tb, "n3", "svc1", "print", "restorepoints")
     assert a in shown.stdout and "yes" in shown.stdout, shown.stdout

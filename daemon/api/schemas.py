@@ -453,9 +453,13 @@ class SyncPeerCall(_Peer):
     have, btrfs list), the release of a receive mount, or a successful transfer's stamp."""
 
     rid: Rid
-    verb: Literal["prepare", "release", "stamp", "have", "list"] = Field(
-        description="rsync: prepare, release; docker: have, release; btrfs: list; any: stamp."
-    )
+    verb: Literal[
+        "prepare", "release", "stamp", "status", "have", "list",
+        "receive-open", "receive-done", "receive-abort",
+    ] = Field(
+        description="rsync: prepare, release; docker: have, release; btrfs: list, "
+        "receive-open, receive-done, receive-abort; any: status (the guard), stamp."
+    )  # fmt: skip
     sender: NodeName
     stamp: SyncStampMsg | None = Field(default=None, description="stamp: what to record.")
 

@@ -325,8 +325,13 @@ class SyncDriver(Resource):
     async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
         """What the target says of itself: at least its instance status ('resources').
 
-        Drivers that need more facts from the target answer them in the same call.
+        Its ferryd answers when this runs in ferryd (milliseconds), else ``print status``
+        over ssh (a Python start there: half a second). Drivers that need more facts from
+        the target answer them in the same call.
         """
+        answer = await self.daemon_call(target, peers, "status")
+        if answer is not None:
+            return answer
         argv = self.remote_argv("print", "status", "-o", "json")
         result = await peers.run(target, argv, timeout=GUARD_TIMEOUT)
         if not result.ok:
@@ -348,13 +353,18 @@ class SyncDriver(Resource):
             log.warning("%s %s: cannot stamp %s: %s", self.instance.name, self.rid, target, error)
 
     async def daemon_call(
-        self, target: str, peers: Peers, verb: str, stamp: dict[str, Any] | None = None
+        self,
+        target: str,
+        peers: Peers,
+        verb: str,
+        stamp: dict[str, Any] | None = None,
+        timeout: float = GUARD_TIMEOUT,
     ) -> dict[str, Any] | None:
         """A call to this resource on target through its ferryd (the route of peer_call),
         or None when there is no daemon to ask (the caller uses ssh)."""
         body = {"rid": self.rid, "verb": verb, "sender": self.instance.node, "stamp": stamp}
         path = f"/api/cluster/services/{self.instance.name}/sync"
-        answer = await peers.daemon_call(target, path, body, GUARD_TIMEOUT)
+        answer = await peers.daemon_call(target, path, body, timeout)
         return None if answer is None else dict(answer.get("answer") or {})
 
     async def peer_call(
@@ -372,6 +382,8 @@ class SyncDriver(Resource):
             if restore.guard_count(self) > guarded:  # the space guard pruned: ferryd says so
                 answer["guard"] = restore.guard_warning(self)
             return answer
+        if verb == "status":  # the sender's guard (see probe)
+            return (await self.instance.status()).as_dict()
         return await self.peer_verb(verb, sender)
 
     async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:

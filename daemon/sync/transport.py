@@ -10,7 +10,6 @@ target for them. A peer whose daemon does not answer is reached over ssh as by t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from daemon.sync.wire import Compression, RateLimit, Wire
+from daemon.system.command import kill
 
 if TYPE_CHECKING:  # imported on first use: a third of the CLI's start-up time, and the
     import asyncssh  # target side of a sync (run over ssh) never needs it
@@ -41,6 +41,10 @@ LINK_LOST = (
     "Network is unreachable",
     "connection lost",
 )
+
+
+class SourceFailed(Exception):
+    """The local command whose output was being sent failed (its exit and stderr)."""
 
 
 class TransportError(Exception):
@@ -247,7 +251,7 @@ class Peers:
             await exited
         except BaseException:
             feeding.cancel()
-            await _kill(proc)
+            await kill(proc)
             answers.cancel()
             raise
         stderr = _text(err)
@@ -259,6 +263,52 @@ class Peers:
                 raise TransportError(message, detail)
             raise TransportError(f"{node}: {quote(argv)}: {detail}", detail)
         return RemoteResult(proc.returncode or 0, _text(out), stderr, wire_bytes=sent)
+
+    async def send_output(
+        self,
+        node: str,
+        source_argv: Sequence[str],
+        argv: Sequence[str],
+        on_bytes: Callable[[int], None],
+        wire: Wire | None = None,
+        large: bool = True,
+    ) -> RemoteResult:
+        """The output of source_argv, run here, streamed into argv on node (see pipe_to).
+
+        A receiving end that fails ends the source (nobody reads the rest); the result
+        says why. A source that fails raises SourceFailed with its own words."""
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *source_argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
+                limit=4 * CHUNK,  # the reader's buffer: whole chunks, not 64 KiB pieces
+            )
+        except OSError as exc:
+            raise SourceFailed(f"cannot run {source_argv[0]}: {exc.strerror}") from None
+        assert proc.stdout is not None and proc.stderr is not None
+        stdout, stderr = proc.stdout, proc.stderr
+
+        async def chunks() -> AsyncIterator[bytes]:
+            while chunk := await stdout.read(CHUNK):
+                yield chunk
+
+        try:
+            result = await self.pipe_to(node, argv, chunks(), on_bytes, wire, large)
+            if not result.ok:
+                await kill(proc)
+                return result
+            err = await stderr.read()
+            await proc.wait()
+        except BaseException:
+            await kill(proc)
+            raise
+        if proc.returncode != 0:
+            detail = err.decode(errors="replace").strip()[-500:]
+            raise SourceFailed(f"{quote(source_argv[:2])}: exit {proc.returncode}: {detail}")
+        return result
 
     async def _pipe_in_session(
         self,
@@ -368,13 +418,6 @@ async def _compressed(
     if proc.returncode != 0:
         detail = err.decode(errors="replace").strip()
         raise TransportError(f"{compression.method}: exit {proc.returncode}: {detail}", detail)
-
-
-async def _kill(proc: asyncio.subprocess.Process) -> None:
-    if proc.returncode is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
 
 
 def _text(data: object) -> str:

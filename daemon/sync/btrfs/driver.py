@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,12 +22,12 @@ from daemon.resources.base import ResourceError
 from daemon.restore import keeper as restore
 from daemon.restore.points import Entry
 from daemon.sync.base import SyncDriver, TargetReport, TransferResult
+from daemon.sync.btrfs import receiver
 from daemon.sync.btrfs import side as sides
 from daemon.sync.btrfs.plan import (
     Snapshot,
     common_parent,
     full_send_reason,
-    obsolete,
     ordered,
     retention,
     snapshot_name,
@@ -36,7 +35,7 @@ from daemon.sync.btrfs.plan import (
 from daemon.sync.btrfs.stream import SendSize
 from daemon.sync.progress import Progress
 from daemon.sync.stamps import Stamp
-from daemon.sync.transport import Peers
+from daemon.sync.transport import Peers, SourceFailed, TransportError
 from daemon.system.command import kill
 
 log = logging.getLogger("ferry.sync")
@@ -50,6 +49,10 @@ class Driver(SyncDriver):
 
     def label(self) -> str:
         return f"{self.values['src']} to {self.values['dst']} on {' '.join(self.pools)}"
+
+    @property
+    def service(self) -> str:
+        return self.instance.name
 
     def work_dir(self) -> Path:
         return self.sync_dir / "btrfs"
@@ -88,10 +91,37 @@ class Driver(SyncDriver):
             raise ResourceError(f"{target}: unreadable snapshot list: {exc}") from None
 
     async def peer_verb(self, verb: str, sender: str) -> dict[str, Any]:
-        """list, asked through the daemons (see SyncDriver.daemon_call)."""
+        """list and the receive's calls, asked through the daemons (see
+        SyncDriver.daemon_call and receiver.py)."""
         if verb == "list":
             return {"snapshots": await peer_list(self)}
+        if verb == "receive-open":
+            return await receiver.open_receive(self)
+        if verb == "receive-done":
+            return await receiver.close_receive(self)
+        if verb == "receive-abort":
+            return await receiver.abort_receive(self, f"{sender}'s stream failed")
         return await super().peer_verb(verb, sender)
+
+    async def _open_receive(self, target: str, peers: Peers) -> list[str]:
+        """The receiving command on target: a plain ``btrfs receive`` into the directory
+        its ferryd opened, or (no daemon answers) ``ferry ... btrfs-peer receive``."""
+        opened = await self.daemon_call(target, peers, "receive-open")
+        if opened is None:
+            return self._peer_argv("receive")
+        return ["btrfs", "receive", "-q", str(opened["dir"])]
+
+    async def _close_receive(self, target: str, peers: Peers, ok: bool) -> None:
+        """End the receive opened on target's ferryd: verified and refreshed when ok."""
+        if ok:
+            answer = await self.daemon_call(target, peers, "receive-done", timeout=PEER_TIMEOUT)
+            for warning in (answer or {}).get("warnings") or []:
+                log.warning("%s %s: %s: %s", self.instance.name, self.rid, target, warning)
+            return
+        try:
+            await self.daemon_call(target, peers, "receive-abort")
+        except (TransportError, ResourceError) as exc:  # its deadline cleans up then
+            log.warning("%s %s: %s: %s", self.instance.name, self.rid, target, exc)
 
     # Restore points: the received snapshots themselves -----------------------------------
 
@@ -207,49 +237,30 @@ class Driver(SyncDriver):
         if parent is not None:
             argv += ["-p", str(side.snap_dir / parent.name)]
         argv.append(str(path))
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-            limit=4 * CHUNK,  # the reader's buffer: whole chunks, not 64 KiB pieces
-        )
-        assert proc.stdout is not None and proc.stderr is not None
-        stdout = proc.stdout
-
-        async def chunks() -> AsyncIterator[bytes]:
-            while chunk := await stdout.read(CHUNK):
-                yield chunk
-
+        receiving = await self._open_receive(target, peers)
+        held = receiving[0] == "btrfs"  # opened by the target's ferryd: closed from here
         # the size, estimated beside the transfer: the ETA shows once it is known
         estimate = asyncio.ensure_future(_estimate_total([*argv[:3], "--no-data", *argv[3:]]))
         estimate.add_done_callback(lambda done: _set_total(done, progress))
         try:
-            result = await peers.pipe_to(
-                target,
-                self._peer_argv("receive"),
-                chunks(),
-                progress.add,
-                self.wire(target),
-                large=parent is None,
+            result = await peers.send_output(
+                target, argv, receiving, progress.add, self.wire(target), large=parent is None
             )
             if not result.ok:
-                await kill(proc)  # the receive ended early: nobody reads the rest of the send
                 detail = result.stderr.strip()[-800:] or f"exit {result.returncode}"
                 raise ResourceError(f"{target}: receive failed: {detail}")
-            err = await proc.stderr.read()
-            await proc.wait()
-        except BaseException:
-            await kill(proc)
+        except BaseException as exc:
+            if held:
+                await asyncio.shield(self._close_receive(target, peers, ok=False))
+            if isinstance(exc, SourceFailed):
+                raise ResourceError(str(exc)) from None
             raise
         finally:
             estimate.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await estimate
-        if proc.returncode != 0:
-            raise ResourceError(f"btrfs send: exit {proc.returncode}: {err.decode().strip()}")
-        if not result.ok:
-            raise ResourceError(f"{target}: receive failed: {result.stderr.strip()[-800:]}")
+        if held:
+            await self._close_receive(target, peers, ok=True)
         return progress.moved, result.wire_bytes
 
 
@@ -295,34 +306,8 @@ async def peer_list(driver: Driver) -> list[dict[str, Any]]:
 
 
 async def peer_receive(driver: Driver, stdin_fd: int) -> list[str]:
-    """Target side: receive a send stream from stdin, verify, rotate, refresh the data."""
-    async with driver.open_side(str(driver.values["dst"])) as side:
-        for leftover in await side.clean_incomplete():
-            log.info("removed %s, left by an interrupted receive", leftover)
-        before = {p.name for p in side.snap_dir.iterdir()} if side.snap_dir.is_dir() else set()
-        side.snap_dir.mkdir(parents=True, exist_ok=True)
-        proc = await asyncio.create_subprocess_exec(
-            "btrfs", "receive", "-q", str(side.snap_dir),
-            stdin=stdin_fd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        _, err = await proc.communicate()
-        if proc.returncode != 0:
-            await side.clean_incomplete()
-            raise ResourceError(f"btrfs receive: exit {proc.returncode}: {err.decode().strip()}")
-        new = [p for p in side.snap_dir.iterdir() if sides.is_subvolume(p) and p.name not in before]
-        if len(new) != 1:
-            raise ResourceError(f"btrfs receive made {len(new)} subvolumes, expected 1")
-        final = new[0]
-        await side.verify_received(final)
-        warnings = await side.refresh_data(final)
-        # The snapshots of restore points stay (the keeper prunes them by the policy);
-        # one received by a run whose point was not recorded goes.
-        points = driver.point_refs()
-        await side.delete(
-            [n for n in obsolete(await side.snapshots(), keep=final.name) if n not in points]
-        )
-        side.pairs_path.unlink(missing_ok=True)  # a record of when it sent: moot now
-        return warnings
+    """Target side, over ssh: receive a send stream from stdin (see receiver.py)."""
+    return await receiver.receive_stdin(driver, stdin_fd)
 
 
 def for_peer(driver: object) -> Driver:

@@ -228,6 +228,10 @@ class Side:
                 removed.append(entry.name)
         return removed
 
+    async def commit(self) -> None:
+        """Write what is in memory to the disk (a btrfs transaction commit)."""
+        await _btrfs("filesystem", "sync", str(self.top))
+
     async def verify_received(self, path: Path) -> None:
         fields = await self.info(path)
         flags = fields.get("Flags", "")
@@ -299,22 +303,40 @@ async def opened(
         yield side
 
 
+# The top levels this process has mounted, and how many users each has: a receive that
+# ferryd holds open (receiver.py) shares its mount with the calls that come meanwhile,
+# which must not unmount it under the stream.
+_users: dict[Path, int] = {}
+
+
 @contextlib.asynccontextmanager
 async def opened_device(
     device: str, subvolume: str, work_dir: Path, svc: str, rid: str, label: str = ""
 ) -> AsyncIterator[Side]:
     """Mount the top level of the btrfs on device privately while working on it."""
     top = work_dir / "top"
+    side = Side(label, device, subvolume, top / ".ferry" / svc / rid, top)
+    if _users.get(top):
+        _users[top] += 1
+        try:
+            yield side
+        finally:
+            _users[top] -= 1
+        return
     top.mkdir(parents=True, exist_ok=True)
-    if mounts.mounted_at(str(top)) is not None:
+    if mounts.mounted_at(str(top)) is not None:  # left by a process that died
         with contextlib.suppress(CommandError):
             await run(["umount", str(top)], timeout=60)
     try:
         await run(["mount", "-o", "subvolid=5", device, str(top)], timeout=60)
     except CommandError as exc:
         raise ResourceError(f"cannot mount the top level of {label!r}: {exc}") from None
+    _users[top] = 1
     try:
-        yield Side(label, device, subvolume, top / ".ferry" / svc / rid, top)
+        yield side
     finally:
-        with contextlib.suppress(CommandError):
-            await run(["umount", str(top)], timeout=60)
+        _users[top] -= 1
+        if not _users[top]:
+            del _users[top]
+            with contextlib.suppress(CommandError):
+                await run(["umount", str(top)], timeout=60)

@@ -33,7 +33,7 @@ from daemon.sync.base import SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
 from daemon.sync.progress import Progress
 from daemon.sync.stamps import Stamp
-from daemon.sync.transport import Peers
+from daemon.sync.transport import Peers, SourceFailed
 from daemon.system import mounts
 from daemon.system.command import CommandError, run
 
@@ -75,11 +75,13 @@ class Driver(SyncDriver):
 
     _probed: dict[str, dict[str, Any]]
     _receiving: set[str]  # targets that loaded through a receive mount: to release
+    _engines: dict[str, str]  # target -> its engine's address, as its probe said
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._probed = {}
         self._receiving = set()
+        self._engines = {}
 
     def engine(self) -> Engine:
         return engine_for(self.state_dir, self.instance.value("DEFAULT", "docker_data_dir"))
@@ -122,6 +124,12 @@ class Driver(SyncDriver):
     def _peer_argv(self, *words: str) -> list[str]:
         return self.remote_argv("sync", "docker-peer", "--rid", self.rid, "--", *words)
 
+    def _load_argv(self, target: str) -> list[str]:
+        """``docker load`` into the engine the target's probe named (started by it), with no
+        Python started there; else ``ferry ... docker-peer load``, which finds it."""
+        url = self._engines.get(target)
+        return ["docker", "-H", url, "load"] if url else self._peer_argv("load")
+
     async def probe(self, target: str, peers: Peers) -> dict[str, Any]:
         """The target's instance status and what its engine holds, in one call (its ferryd
         answers when this runs in ferryd, else one ssh call)."""
@@ -140,6 +148,8 @@ class Driver(SyncDriver):
         except (ValueError, KeyError, TypeError) as exc:
             raise ResourceError(f"{target}: unreadable answer: {exc}") from None
         self._probed[target] = data
+        if data.get("engine"):
+            self._engines[target] = str(data["engine"])
         if data.get("receive_mount"):
             self._receiving.add(target)
         return data
@@ -291,6 +301,11 @@ class Driver(SyncDriver):
         self, image: LocalImage, skip: set[str], target: str, peers: Peers, progress: Progress
     ) -> tuple[int, int, bool, str]:
         """Send one image; returns (data bytes, bytes on the wire, whole image?, reason)."""
+        if not skip:  # the whole image: docker save streamed straight to the target's load
+            ok, sent, wire, error = await self._stream(image.ref, target, peers, progress)
+            if not ok:
+                raise ResourceError(f"{target}: docker load of {image.ref} failed: {error}")
+            return sent, wire, True, f"{image.ref}: whole image (no layer in common)"
         with tempfile.TemporaryDirectory(dir=self._spool_dir()) as tmp:
             saved = Path(tmp) / "image.tar"
             await self._save(image.ref, saved)
@@ -334,6 +349,21 @@ class Driver(SyncDriver):
         except CommandError as exc:
             raise ResourceError(f"docker save {ref}: {exc}") from None
 
+    async def _stream(
+        self, ref: str, target: str, peers: Peers, progress: Progress
+    ) -> tuple[bool, int, int, str]:
+        """``docker save`` of ref into the target's load: as _load, without a spool file."""
+        start = progress.moved
+        save = ["docker", "-H", self.engine().url, "save", ref]
+        try:
+            result = await peers.send_output(
+                target, save, self._load_argv(target), progress.add, self.wire(target)
+            )
+        except SourceFailed as exc:
+            raise ResourceError(str(exc)) from None
+        error = "" if result.ok else (result.stderr.strip() or result.stdout.strip())[-500:]
+        return result.ok, progress.moved - start, result.wire_bytes, error
+
     async def _load(
         self, archive: Path, target: str, peers: Peers, progress: Progress
     ) -> tuple[bool, int, int, str]:
@@ -347,7 +377,7 @@ class Driver(SyncDriver):
                     yield chunk
 
         result = await peers.pipe_to(
-            target, self._peer_argv("load"), chunks(), progress.add, self.wire(target)
+            target, self._load_argv(target), chunks(), progress.add, self.wire(target)
         )
         error = "" if result.ok else (result.stderr.strip() or result.stdout.strip())[-500:]
         return result.ok, progress.moved - start, result.wire_bytes, error
@@ -381,7 +411,8 @@ async def peer_have(driver: Driver, sender: str) -> dict[str, Any]:
             data = await docker.images.inspect(summary["Id"])
             images.append(data["Id"])
             chains.update(chain_ids(data["RootFS"].get("Layers") or []))
-    return {"images": images, "chains": sorted(chains), "receive_mount": receiving, **state}
+    return {"images": images, "chains": sorted(chains), "receive_mount": receiving,
+            "engine": engine.url, **state}  # fmt: skip
 
 
 def _data_dir(driver: Driver) -> str:

@@ -29,8 +29,13 @@ log = logging.getLogger("ferry.sync")
 # Hard links, ACLs, xattrs, permissions, owners, groups, devices, times, recursion,
 # symlinks, one file system; --delete. --delay-updates and --delete-after keep the
 # target's previous copy whole until the end of the transfer (a killed rsync leaves it
-# as it was, apart from the hidden partial directory).
-DEFAULT_OPTIONS = ["-HAXpogDtrlx", "--delete", "--delete-after", "--delay-updates", "--stats"]
+# as it was, apart from the hidden partial directories). --partial-dir keeps what a
+# broken transfer had received of a file there: the next run sends only the rest.
+PARTIAL_DIR = ".ferry-partial"
+DEFAULT_OPTIONS = [
+    "-HAXpogDtrlx", "--delete", "--delete-after", "--delay-updates",
+    f"--partial-dir={PARTIAL_DIR}", "--stats",
+]  # fmt: skip
 SSH = "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10"
 # Numbers as plain digits whatever the options or the locale (else "1.05M", "1.234.567"),
 # last so that an -h in the options cannot undo it; separators are still tolerated.

@@ -1,8 +1,10 @@
 """Sync benchmarks on a testbed of their own: Ferry's figures beside a baseline in the same run.
 
 * sync-docker: a 200 MiB base image plus a 5 MiB application layer, the target already
-  holding the base; Ferry's docker sync against ``docker save | ssh | docker load``.
-* sync-btrfs: a 1 GiB subvolume, 10 MiB changed; full send against incremental send.
+  holding the base; Ferry's docker sync against ``docker save | ssh | docker load``; and a
+  1 GiB image with nothing on the target, Ferry's full transfer against that pipeline.
+* sync-btrfs: a 1 GiB subvolume: full sends against ``btrfs send | ssh | btrfs receive``
+  (and that pipeline with the target's commit), then 10 MiB changed: incremental sends.
 * sync-rsync: Ferry's rsync sync against a bare ``rsync -e ssh`` of the same tree.
 """
 
@@ -138,25 +140,7 @@ def bench_docker(tb: Testbed) -> dict[str, Any]:
     present_wall, present_action = median([p[0] for p in present]), median([p[1] for p in present])
     sh(tb, "n3", "docker rmi -f bench/app:1 >/dev/null")
     base_seconds = timed(tb, "n1", "docker save bench/app:1 | ssh n3 docker load")
-    fulls, raws = [], []
-    for _ in range(FULL_TURNS):  # nothing on the target: every layer goes
-        sh(tb, "n3", "docker rmi -f bench/app:1 bench/base:1 >/dev/null 2>&1 || true")
-        fulls.append(daemon_sync(tb, "n1", "benchd", "all")[1:])
-        sh(tb, "n3", "docker rmi -f bench/app:1 bench/base:1 >/dev/null 2>&1 || true")
-        raws.append(timed(tb, "n1", "docker save bench/app:1 | ssh n3 docker load >/dev/null"))
-    full_s, full_moved = median([f[0] for f in fulls]), int(median([float(f[1]) for f in fulls]))
-    full_ratio = (full_moved / full_s) / (image_bytes / median(raws))
-    table(
-        f"sync-docker full transfer, nothing on the target, median of {FULL_TURNS} "
-        "(ferry = through ferryd, the action; baseline = docker save | ssh | docker load)",
-        [
-            ("bytes", f"{full_moved / MIB:.1f} MiB ({full_moved / image_bytes:.3f} x)",
-             f"{image_bytes / MIB:.1f} MiB"),
-            ("time", f"{full_s:.2f} s", f"{median(raws):.2f} s"),
-            ("throughput", f"{full_moved / full_s / MIB:.0f} MiB/s ({full_ratio:.2f} x)",
-             f"{image_bytes / median(raws) / MIB:.0f} MiB/s"),
-        ],
-    )  # fmt: skip
+    full = bench_docker_full(tb)
     tb.exec("n1", FERRY, "benchd", "stop", "--local", timeout=300)
     rows = [
         ("bytes on the wire (through ferryd)", f"{moved / MIB:.1f} MiB",
@@ -177,10 +161,7 @@ def bench_docker(tb: Testbed) -> dict[str, Any]:
         "ferry_cli_local_seconds": round(local["seconds"], 3),
         "baseline_bytes": image_bytes,
         "baseline_seconds": round(base_seconds, 3),
-        "full_bytes": full_moved,
-        "full_seconds": round(full_s, 3),
-        "raw_full_seconds": round(median(raws), 3),
-        "full_throughput_ratio": round(full_ratio, 3),
+        **full,
         "bytes_over_missing_layer": round(moved / missing_layer, 3),
         "wall_time_ratio": round(action / base_seconds, 3),
         "already_present_bytes": 0,
@@ -188,6 +169,54 @@ def bench_docker(tb: Testbed) -> dict[str, Any]:
         "already_present_cli_wait_seconds": round(present_wall, 3),
         "already_present_cli_local_seconds": round(local_present, 3),
         "command": "python -m bench sync-docker",
+    }
+
+
+BIG_SVC = DOCKER_SVC.replace("bench/app:1", "bench/big:1")
+
+
+def bench_docker_full(tb: Testbed) -> dict[str, Any]:
+    """A 1 GiB image (one layer of random data), nothing of it on the target: Ferry through
+    ferryd against docker save | ssh | docker load, in turns."""
+    sh(tb, "n1", "docker image inspect bench/big:1 >/dev/null 2>&1 || ("
+       "set -e; d=$(mktemp -d); mkdir -p $d/bin; cp /bin/busybox $d/busybox; "
+       "for t in sh sleep; do ln -s /busybox $d/bin/$t; done; "
+       "head -c 1G /dev/urandom > $d/big.bin; "
+       "tar -C $d -cf - . | docker import - bench/big:1 >/dev/null; rm -rf $d)")  # fmt: skip
+    install(tb, "benchbig", BIG_SVC)
+    tb.exec("n1", FERRY, "benchbig", "start", "--local", check=True, timeout=300)
+    image_bytes = int(sh(tb, "n1", "docker save bench/big:1 | wc -c").strip())
+    fulls, raws = [], []
+    for _ in range(FULL_TURNS):  # in turns: the machine's drift touches both alike
+        sh(tb, "n3", "docker rmi -f bench/big:1 >/dev/null 2>&1 || true")
+        fulls.append(daemon_sync(tb, "n1", "benchbig", "all")[1:])
+        sh(tb, "n3", "docker rmi -f bench/big:1 >/dev/null 2>&1 || true")
+        raws.append(timed(tb, "n1", "docker save bench/big:1 | ssh n3 docker load >/dev/null"))
+    tb.exec("n1", FERRY, "benchbig", "stop", "--local", timeout=300)
+    full_s, full_moved = median([f[0] for f in fulls]), int(median([float(f[1]) for f in fulls]))
+    full_ratio = (full_moved / full_s) / (image_bytes / median(raws))
+    table(
+        f"sync-docker full transfer, 1 GiB image, nothing on the target, median of {FULL_TURNS} "
+        "(ferry = through ferryd, the action; baseline = docker save | ssh | docker load)",
+        [
+            ("bytes", f"{full_moved / MIB:.1f} MiB ({full_moved / image_bytes:.3f} x)",
+             f"{image_bytes / MIB:.1f} MiB"),
+            ("time", f"{full_s:.2f} s", f"{median(raws):.2f} s"),
+            ("throughput", f"{full_moved / full_s / MIB:.0f} MiB/s ({full_ratio:.2f} x)",
+             f"{image_bytes / median(raws) / MIB:.0f} MiB/s"),
+            ("each run", " ".join(f"{f[0]:.2f}" for f in fulls),
+             " ".join(f"{t:.2f}" for t in raws)),
+        ],
+    )  # fmt: skip
+    return {
+        "full_bytes": full_moved,
+        "full_image_bytes": image_bytes,
+        "full_seconds": round(full_s, 3),
+        "full_runs_seconds": [round(f[0], 3) for f in fulls],
+        "raw_full_seconds": round(median(raws), 3),
+        "raw_full_runs_seconds": [round(t, 3) for t in raws],
+        "full_throughput_ratio": round(full_ratio, 3),
+        "full_bytes_ratio": round(full_moved / image_bytes, 4),
     }
 
 
@@ -206,37 +235,43 @@ type = btrfs
 src = svc1:data
 dst = svc1:data
 target = drpnodes
+retain = 1h
+retain_min = 0s
 """
 
 
-# One run each: the target keeps every full receive as a restore point (1 GiB each, on a
-# 3 GiB testbed disk), so more full sends would fill it.
-FULL_TURNS = 1
+# The target keeps one restore point (retain = 1h, retain_min = 0s in BTRFS_SVC): a full
+# receive is 1 GiB on a 3 GiB testbed disk.
+FULL_TURNS = 3
 RAW_SNAP, RAW_RECV = "/srv/bench/data/.raw-snap", "/srv/bench/data/.raw-recv"
 
 
-def raw_btrfs_full(tb: Testbed) -> tuple[int, list[float]]:
-    """The raw pipeline's full send of the same data (a read-only snapshot of it), each run
-    into an empty directory on n3: its bytes and its times."""
-    sh(
-        tb,
-        "n1",
-        f"btrfs subvolume delete {RAW_SNAP} >/dev/null 2>&1; "
-        f"btrfs subvolume snapshot -r /srv/bench/data {RAW_SNAP} >/dev/null && sync",
-    )
-    size = int(sh(tb, "n1", f"btrfs send -q {RAW_SNAP} | wc -c").strip())
-    times = []
-    for _ in range(FULL_TURNS):
-        sh(
-            tb,
-            "n3",
-            f"btrfs subvolume delete {RAW_RECV}/.raw-snap >/dev/null 2>&1; mkdir -p {RAW_RECV}",
-        )
-        times.append(timed(tb, "n1", f"btrfs send -q {RAW_SNAP} | ssh n3 btrfs receive -q "
-                                     f"{RAW_RECV}"))  # fmt: skip
-    sh(tb, "n3", f"btrfs subvolume delete {RAW_RECV}/.raw-snap >/dev/null; rmdir {RAW_RECV}")
-    sh(tb, "n1", f"btrfs subvolume delete {RAW_SNAP} >/dev/null")
-    return size, times
+class RawBtrfs:
+    """The raw pipeline's full send of the same data (a read-only snapshot of it), into an
+    empty directory on n3; with ``commit``, the target's data also written to its disk
+    (``btrfs filesystem sync`` after the receive), as Ferry's sync does before it reports."""
+
+    def __init__(self, tb: Testbed) -> None:
+        self.tb = tb
+        snap = f"btrfs subvolume snapshot -r /srv/bench/data {RAW_SNAP} >/dev/null && sync"
+        sh(tb, "n1", f"btrfs subvolume delete {RAW_SNAP} >/dev/null 2>&1; {snap}")
+        self.bytes = int(sh(tb, "n1", f"btrfs send -q {RAW_SNAP} | wc -c").strip())
+
+    def _clean_target(self) -> None:
+        settle = f"btrfs subvolume sync /srv/bench/data >/dev/null; mkdir -p {RAW_RECV}; sync"
+        sh(self.tb, "n3", f"btrfs subvolume delete {RAW_RECV}/.raw-snap >/dev/null 2>&1; {settle}")
+
+    def once(self, commit: bool = False) -> float:
+        self._clean_target()
+        then = f" && btrfs filesystem sync {RAW_RECV}" if commit else ""
+        seconds = timed(self.tb, "n1", f"btrfs send -q {RAW_SNAP} | ssh n3 'btrfs receive -q "
+                                       f"{RAW_RECV}{then}'")  # fmt: skip
+        self._clean_target()
+        return seconds
+
+    def close(self) -> None:
+        sh(self.tb, "n3", f"rmdir {RAW_RECV}")
+        sh(self.tb, "n1", f"btrfs subvolume delete {RAW_SNAP} >/dev/null")
 
 
 def bench_btrfs(tb: Testbed) -> dict[str, Any]:
@@ -254,9 +289,16 @@ def bench_btrfs(tb: Testbed) -> dict[str, Any]:
         sh(tb, "n1", f"dd if=/dev/urandom of=/srv/bench/data/big.bin bs=1M count=10 "
                      f"seek={next(seek)} conv=notrunc status=none && sync")  # fmt: skip
 
-    _, full_s, full_bytes = daemon_sync(tb, "n1", "benchb", "full")
-    fulls = [full_s, *(daemon_sync(tb, "n1", "benchb", "full")[1] for _ in range(FULL_TURNS - 1))]
-    raw_bytes, raws = raw_btrfs_full(tb)
+    raw = RawBtrfs(tb)
+    fulls, raws, committed = [], [], []
+    for _ in range(FULL_TURNS):  # in turns: the machine's drift touches both alike
+        _, full_s, full_bytes = daemon_sync(tb, "n1", "benchb", "full")
+        fulls.append(full_s)
+        sh(tb, "n3", "btrfs subvolume sync /srv/bench/data >/dev/null")
+        raws.append(raw.once())
+        committed.append(raw.once(commit=True))
+    raw.close()
+    raw_bytes, full_s = raw.bytes, median(fulls)
     incr = []
     for _ in range(TURNS):
         change()
@@ -281,6 +323,8 @@ def bench_btrfs(tb: Testbed) -> dict[str, Any]:
             ("throughput", f"{ferry_rate / MIB:.0f} MiB/s ({ferry_rate / raw_rate:.2f} x)",
              f"{raw_rate / MIB:.0f} MiB/s"),
             ("each run", " ".join(f"{t:.2f}" for t in fulls), " ".join(f"{t:.2f}" for t in raws)),
+            ("baseline + commit on n3 (each run)", "",
+             " ".join(f"{t:.2f}" for t in committed)),
         ],
     )  # fmt: skip
     rows = [
@@ -304,6 +348,7 @@ def bench_btrfs(tb: Testbed) -> dict[str, Any]:
         "full_runs_seconds": [round(t, 3) for t in fulls],
         "raw_full_bytes": raw_bytes,
         "raw_full_runs_seconds": [round(t, 3) for t in raws],
+        "raw_full_with_commit_runs_seconds": [round(t, 3) for t in committed],
         "full_throughput_ratio": round(ferry_rate / raw_rate, 3),
         "full_bytes_ratio": round(full_bytes / raw_bytes, 4),
         "bytes_over_changed": round(incr_bytes / changed, 3),

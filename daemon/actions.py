@@ -88,7 +88,12 @@ class ActionRecord:
 
 
 class ActionFailure(Exception):
-    """An expected failure of an action: the message becomes the record's error."""
+    """An expected failure of an action: the message becomes the record's error, and
+    ``result`` (what it did before failing: a sync's reports) its result."""
+
+    def __init__(self, message: str, result: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.result = result
 
 
 class RunnerClosed(Exception):
@@ -317,6 +322,7 @@ class ActionRunner:
                     record.error = f"timed out after {self.timeout:g}s"
                 except ActionFailure as exc:
                     record.error = str(exc)
+                    record.result = exc.result
                 except Exception as exc:
                     log.exception("%s: %s: unexpected error", record.service, record.action)
                     record.error = f"internal error: {type(exc).__name__}: {exc}"

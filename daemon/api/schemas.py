@@ -283,7 +283,10 @@ class ActionOut(_Response):
     created_at: float
     started_at: float | None
     ended_at: float | None
-    result: dict[str, Any] | None
+    result: dict[str, Any] | None = Field(
+        description="What the action did: a sync's reports (per resource and target: ok, "
+        "mode, bytes, wire_bytes, seconds, reason), failed or not; null when it did nothing."
+    )
     error: str | None
     log: list[LogLineOut]
 

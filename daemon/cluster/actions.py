@@ -141,7 +141,8 @@ class ClusterActions:
             result = _sync_result(reports)
             failed = [r for r in reports if not r.ok]
             if failed:
-                raise ActionFailure("; ".join(f"{r.rid} -> {r.target}: {r.reason}" for r in failed))
+                message = "; ".join(f"{r.rid} -> {r.target}: {r.reason}" for r in failed)
+                raise ActionFailure(message, result)
             return result
         if action == "takeover" and params.get("at"):
             # The point waits for the start here, after the others stopped (pending.py).

@@ -22,7 +22,14 @@ from daemon.sync.btrfs.plan import (
     obsolete,
     snapshot_name,
 )
-from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
+from daemon.sync.docker.layers import (
+    archive_layers,
+    chain_ids,
+    omittable,
+    prefix_archive,
+    reduce_archive,
+    step_plan,
+)
 from daemon.sync.stamps import Stamp, read, write
 
 M = Membership(nodes=("n1", "n2"), drpnodes=("n3",), flex_primary="n2", drp_flex_primary="n3")
@@ -184,3 +191,58 @@ def test_reduce_archive_reads_the_manifest(tmp_path: Path) -> None:
             tar.addfile(info, io.BytesIO(data))
     stats = reduce_archive(source, tmp_path / "out.tar", {"sha256:base"})
     assert (stats.kept, stats.omitted, stats.kept_bytes) == (1, 1, 10)
+
+
+MIB = 1024 * 1024
+
+
+@pytest.mark.parametrize(
+    ("sizes", "present", "expected"),
+    [
+        ([100, 100, 100], set(), [2]),  # 100 + 100 >= 128: a step, then the image's load
+        ([200, 200, 200], set(), [1, 2]),
+        ([200, 200, 200], {"l0"}, [2]),  # what the target holds carries nothing
+        ([300], set(), []),  # one layer: no step (a layer is docker's unit)
+        ([50, 50, 400], set(), []),  # the last layer is never a cut
+        ([10, 10, 10, 10], set(), []),  # small: one load
+        ([130, 130, 130], {"l0", "l1", "l2"}, []),
+    ],
+)
+def test_step_plan(sizes: list[int], present: set[str], expected: list[int]) -> None:
+    layers = [(f"l{i}", size * MIB) for i, size in enumerate(sizes)]
+    assert step_plan(layers, present) == expected
+
+
+def test_prefix_archive_is_the_image_cut_to_its_first_layers(tmp_path: Path) -> None:
+    config = {
+        "rootfs": {"type": "layers", "diff_ids": ["sha256:a", "sha256:b", "sha256:c"]},
+        "history": [{"created_by": "import"}, {"empty_layer": True}, {"created_by": "b"},
+                    {"created_by": "c"}],
+    }  # fmt: skip
+    manifest = [{"Config": "c.json", "RepoTags": ["app:1"],
+                 "Layers": ["la/layer.tar", "lb/layer.tar", "lc/layer.tar"]}]  # fmt: skip
+    files = {
+        "la/layer.tar": b"a" * 100, "lb/layer.tar": b"b" * 200, "lc/layer.tar": b"c" * 300,
+        "c.json": json.dumps(config).encode(), "manifest.json": json.dumps(manifest).encode(),
+    }  # fmt: skip
+    source = tmp_path / "image.tar"
+    with tarfile.open(source, "w") as tar:
+        for name, data in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    assert archive_layers(source) == [("sha256:a", 100), ("sha256:b", 200), ("sha256:c", 300)]
+    dest = tmp_path / "step.tar"
+    stats = prefix_archive(source, dest, 2, {"sha256:a"}, "ferry-step/svc1:x-2")
+    assert (stats.kept, stats.omitted, stats.kept_bytes) == (1, 1, 200)
+    with tarfile.open(dest) as tar:
+        (entry,) = json.load(tar.extractfile("manifest.json"))  # type: ignore[arg-type]
+        assert entry["RepoTags"] == ["ferry-step/svc1:x-2"]
+        assert entry["Layers"] == ["la/layer.tar", "lb/layer.tar"]
+        cut = json.load(tar.extractfile(entry["Config"]))  # type: ignore[arg-type]
+        names = sorted(tar.getnames())
+    assert cut["rootfs"]["diff_ids"] == ["sha256:a", "sha256:b"]
+    assert len([h for h in cut["history"] if not h.get("empty_layer")]) == 2
+    # a new image id: the config's digest names it
+    assert entry["Config"] == hashlib.sha256(json.dumps(cut).encode()).hexdigest() + ".json"
+    assert names == sorted([entry["Config"], "lb/layer.tar", "manifest.json"])

@@ -41,6 +41,7 @@ from daemon.system.command import kill
 log = logging.getLogger("ferry.sync")
 CHUNK = 256 * 1024
 PEER_TIMEOUT = 300.0
+ABORT_TIMEOUT = 10.0
 
 
 class Driver(SyncDriver):
@@ -119,7 +120,8 @@ class Driver(SyncDriver):
                 log.warning("%s %s: %s: %s", self.instance.name, self.rid, target, warning)
             return
         try:
-            await self.daemon_call(target, peers, "receive-abort")
+            # short: after a lost link the target does not answer either
+            await self.daemon_call(target, peers, "receive-abort", timeout=ABORT_TIMEOUT)
         except (TransportError, ResourceError) as exc:  # its deadline cleans up then
             log.warning("%s %s: %s: %s", self.instance.name, self.rid, target, exc)
 

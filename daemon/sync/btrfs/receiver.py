@@ -19,8 +19,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
+import time
 from contextlib import AbstractAsyncContextManager, AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from daemon.resources.base import ResourceError
@@ -69,7 +73,9 @@ class Committer:
 
 
 async def begin(side: sides.Side) -> set[str]:
-    """Ready the snapshot directory for a stream: what it holds before it."""
+    """Ready the snapshot directory for a stream: what it holds before it. A receive of an
+    earlier stream that still waits (cut off from its sender) is ended first."""
+    await end_receivers(side.snap_dir)
     for leftover in await side.clean_incomplete():
         log.info("removed %s, left by an interrupted receive", leftover)
     side.snap_dir.mkdir(parents=True, exist_ok=True)
@@ -166,17 +172,43 @@ async def close_receive(driver: Driver) -> dict[str, Any]:
 
 
 async def abort_receive(driver: Driver, why: str) -> dict[str, Any]:
-    """Close an open receive whose stream failed: remove what it left."""
+    """Close an open receive whose stream failed: end its ``btrfs receive`` if it still
+    waits (cut off from its sender, it waits on a dead ssh session), remove what it left."""
     held = _open.pop((driver.service, driver.rid), None)
     if held is None:
         return {}
     log.info("%s %s: receive aborted: %s", driver.service, driver.rid, why)
     try:
         await held.committer.stop()
+        await end_receivers(held.side.snap_dir)
         await held.side.clean_incomplete()
     finally:
         await held.close()
     return {}
+
+
+async def end_receivers(snap_dir: Path, grace: float = 5.0) -> list[int]:
+    """Kill the ``btrfs receive -q snap_dir`` processes of this node (this resource's own
+    command line, nothing else) and wait for them to go: their pids."""
+    wanted = ["btrfs", "receive", "-q", str(snap_dir)]
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")[:-1]
+        except OSError:
+            continue
+        if [a.decode(errors="replace") for a in argv] == wanted:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(entry.name), signal.SIGKILL)
+                found.append(int(entry.name))
+    deadline = time.monotonic() + grace
+    while any(Path(f"/proc/{pid}").exists() for pid in found) and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    if found:
+        log.info("ended a receive left waiting in %s (pids %s)", snap_dir, found)
+    return found
 
 
 def _expire(driver: Driver, ttl: float) -> None:

@@ -325,8 +325,10 @@ async def opened_device(
         return
     top.mkdir(parents=True, exist_ok=True)
     if mounts.mounted_at(str(top)) is not None:  # left by a process that died
+        # lazily: a receive cut off from its sender may still hold it (its stream gone,
+        # it waits on ssh); it keeps its own view, and this one mounts afresh
         with contextlib.suppress(CommandError):
-            await run(["umount", str(top)], timeout=60)
+            await run(["umount", "-l", str(top)], timeout=60)
     try:
         await run(["mount", "-o", "subvolid=5", device, str(top)], timeout=60)
     except CommandError as exc:

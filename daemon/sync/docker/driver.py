@@ -30,16 +30,25 @@ from daemon.restore.points import Entry
 from daemon.service.status import Status
 from daemon.sync import receive
 from daemon.sync.base import SyncDriver, TransferResult, TransferSkipped
-from daemon.sync.docker.layers import chain_ids, omittable, reduce_archive
+from daemon.sync.docker.layers import (
+    STEP,
+    archive_layers,
+    chain_ids,
+    omittable,
+    prefix_archive,
+    reduce_archive,
+    step_plan,
+)
 from daemon.sync.progress import Progress
 from daemon.sync.stamps import Stamp
-from daemon.sync.transport import Peers, SourceFailed
+from daemon.sync.transport import Peers, SourceFailed, TransportError
 from daemon.system import mounts
 from daemon.system.command import CommandError, run
 
 log = logging.getLogger("ferry.sync")
 PEER_TIMEOUT = 300.0
 POINT_REPO = "ferry-restore"
+STEP_REPO = "ferry-step"  # the prefixes of an image sent in steps, on the target
 SAVE_TIMEOUT = 1800.0
 CHUNK = 256 * 1024
 
@@ -76,12 +85,14 @@ class Driver(SyncDriver):
     _probed: dict[str, dict[str, Any]]
     _receiving: set[str]  # targets that loaded through a receive mount: to release
     _engines: dict[str, str]  # target -> its engine's address, as its probe said
+    _steps: dict[str, list[str]]  # target -> the tags of the steps it holds
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._probed = {}
         self._receiving = set()
         self._engines = {}
+        self._steps = {}
 
     def engine(self) -> Engine:
         return engine_for(self.state_dir, self.instance.value("DEFAULT", "docker_data_dir"))
@@ -150,6 +161,7 @@ class Driver(SyncDriver):
         self._probed[target] = data
         if data.get("engine"):
             self._engines[target] = str(data["engine"])
+        self._steps[target] = [str(t) for t in data.get("steps") or []]
         if data.get("receive_mount"):
             self._receiving.add(target)
         return data
@@ -300,8 +312,16 @@ class Driver(SyncDriver):
     async def _send_image(
         self, image: LocalImage, skip: set[str], target: str, peers: Peers, progress: Progress
     ) -> tuple[int, int, bool, str]:
-        """Send one image; returns (data bytes, bytes on the wire, whole image?, reason)."""
-        if not skip:  # the whole image: docker save streamed straight to the target's load
+        """Send one image; returns (data bytes, bytes on the wire, whole image?, reason).
+
+        An image whose missing layers weigh more than a step goes in steps (layers.py:
+        step_plan): a prefix of its layers per load, so that a link cut in the middle costs
+        the step it cut, not the image. Else a whole image streams from docker save into
+        the target's docker load; with layers on the target, a reduced archive goes."""
+        had = len({d for d in image.diff_ids if d in skip})  # layers the target holds
+        missing = [d for d in image.diff_ids if d not in skip]
+        stepped = target in self._engines and image.size >= STEP and len(set(missing)) >= 2
+        if not skip and not stepped:
             ok, sent, wire, error = await self._stream(image.ref, target, peers, progress)
             if not ok:
                 raise ResourceError(f"{target}: docker load of {image.ref} failed: {error}")
@@ -309,31 +329,89 @@ class Driver(SyncDriver):
         with tempfile.TemporaryDirectory(dir=self._spool_dir()) as tmp:
             saved = Path(tmp) / "image.tar"
             await self._save(image.ref, saved)
-            if skip:
-                reduced = Path(tmp) / "reduced.tar"
-                stats = await asyncio.to_thread(reduce_archive, saved, reduced, skip)
-                ok, sent, wire, error = await self._load(reduced, target, peers, progress)
-                if ok:
-                    return (
-                        sent,
-                        wire,
-                        False,
-                        (
-                            f"{image.ref}: sent {stats.kept} layer(s), "
-                            f"{stats.omitted} already on {target}"
-                        ),
-                    )
-                log.warning(
-                    "%s %s -> %s: reduced archive of %s did not load (%s): sending it whole",
-                    self.instance.name, self.rid, target, image.ref, error,
-                )  # fmt: skip
-            ok, sent, wire, error = await self._load(saved, target, peers, progress)
+            sent = wire = 0
+            made: list[str] = []  # the steps' tags
+            if stepped:
+                skip, sent, wire, made = await self._load_steps(
+                    image, saved, skip, target, peers, progress
+                )
+            steps = f" in {len(made) + 1} steps" if made else ""
+            reduced = Path(tmp) / "reduced.tar"
+            await asyncio.to_thread(reduce_archive, saved, reduced, skip)
+            ok, more, more_wire, error = await self._load(reduced, target, peers, progress)
+            sent, wire = sent + more, wire + more_wire
+            if ok:
+                await self._forget_steps(image, target, peers, made)
+                whole = not had
+                said = f"sent {len(set(missing))} layer(s), {had} already on {target}"
+                said = "whole image" if whole else said
+                return sent, wire, whole, f"{image.ref}: {said}{steps}"
+            log.warning(
+                "%s %s -> %s: reduced archive of %s did not load (%s): sending it whole",
+                self.instance.name, self.rid, target, image.ref, error,
+            )  # fmt: skip
+            ok, more, more_wire, error = await self._load(saved, target, peers, progress)
             if not ok:
                 raise ResourceError(f"{target}: docker load of {image.ref} failed: {error}")
-            reason = f"{image.ref}: whole image" + (
-                " (reduced archive refused)" if skip else " (no layer in common)"
+            return (
+                sent + more,
+                wire + more_wire,
+                True,
+                f"{image.ref}: whole image (reduced archive refused)",
             )
-            return sent, wire, True, reason
+
+    def _step_tag(self, image: LocalImage, upto: int) -> str:
+        return f"{STEP_REPO}/{self.instance.name}:{self._step_prefix(image)}{upto}"
+
+    def _step_prefix(self, image: LocalImage) -> str:
+        return f"{self.rid.replace('#', '-')}-{image.id.removeprefix('sha256:')[:12]}-"
+
+    async def _load_steps(
+        self,
+        image: LocalImage,
+        saved: Path,
+        skip: set[str],
+        target: str,
+        peers: Peers,
+        progress: Progress,
+    ) -> tuple[set[str], int, int, list[str]]:
+        """Load the prefixes of step_plan, each tagged so that no prune removes it: (the
+        layers now on the target, data bytes, wire bytes, the tags of the loads)."""
+        layers = await asyncio.to_thread(archive_layers, saved)
+        cuts = step_plan(layers, skip)
+        sent = wire = 0
+        made = []
+        for upto in cuts:
+            part = saved.with_name(f"step-{upto}.tar")
+            made.append(self._step_tag(image, upto))
+            await asyncio.to_thread(prefix_archive, saved, part, upto, skip, made[-1])
+            ok, more, more_wire, error = await self._load(part, target, peers, progress)
+            part.unlink()
+            if not ok:
+                raise ResourceError(f"{target}: docker load of {image.ref} (step) failed: {error}")
+            sent, wire = sent + more, wire + more_wire
+            skip = skip | {diff for diff, _ in layers[:upto]}
+        return skip, sent, wire, made
+
+    async def _forget_steps(
+        self, image: LocalImage, target: str, peers: Peers, made: list[str]
+    ) -> None:
+        """The image is whole on the target: untag its steps there, those this run made and
+        those an interrupted run left (the layers stay: the image holds them)."""
+        prefix = f"{STEP_REPO}/{self.instance.name}:{self._step_prefix(image)}"
+        tags = sorted({*made, *(t for t in self._steps.get(target, []) if t.startswith(prefix))})
+        url = self._engines.get(target)
+        if not tags or url is None:
+            return
+        try:
+            result = await peers.run(target, ["docker", "-H", url, "rmi", *tags],
+                                     timeout=PEER_TIMEOUT)  # fmt: skip
+            error = "" if result.ok else result.stderr.strip()[-300:]
+        except TransportError as exc:
+            error = str(exc)
+        if error:  # the next whole send of the image removes them
+            log.warning("%s %s: %s: steps of %s left tagged: %s", self.instance.name, self.rid,
+                        target, image.ref, error)  # fmt: skip
 
     def _spool_dir(self) -> str:
         path = self.sync_dir / "spool"
@@ -406,13 +484,15 @@ async def peer_have(driver: Driver, sender: str) -> dict[str, Any]:
         engine, receiving = received, True
     images: list[str] = []
     chains: set[str] = set()
+    steps: list[str] = []  # the tags of images sent in steps, not yet whole here
     async with asyncio.timeout(API_TIMEOUT), engine.client() as docker:
         for summary in await docker.images.list(all=True):
             data = await docker.images.inspect(summary["Id"])
             images.append(data["Id"])
             chains.update(chain_ids(data["RootFS"].get("Layers") or []))
+            steps += [t for t in data.get("RepoTags") or [] if t.startswith(f"{STEP_REPO}/")]
     return {"images": images, "chains": sorted(chains), "receive_mount": receiving,
-            "engine": engine.url, **state}  # fmt: skip
+            "engine": engine.url, "steps": steps, **state}  # fmt: skip
 
 
 def _data_dir(driver: Driver) -> str:

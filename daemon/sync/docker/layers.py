@@ -8,6 +8,7 @@ archive sent carries the manifest, the image config and only the missing layers.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import tarfile
 from collections.abc import Iterable
@@ -97,3 +98,71 @@ def _sha256_of(handle: IO[bytes]) -> str:
     while chunk := handle.read(1024 * 1024):
         digest.update(chunk)
     return digest.hexdigest()
+
+
+# Steps: an image sent in loads of a prefix of its layers --------------------------------------
+
+STEP = 128 * 1024 * 1024  # bytes of missing layers per load, at least
+
+
+def archive_layers(source: Path) -> list[tuple[str, int]]:
+    """The image's layers in order: (diff id, bytes of its layer file), from its archive."""
+    with tarfile.open(source, "r") as archive:
+        digests = layer_digests(archive)
+        sizes = {m.name: m.size for m in archive if m.isfile() and m.name in digests}
+    return [(diff, sizes.get(name, 0)) for name, diff in digests.items()]
+
+
+def step_plan(layers: list[tuple[str, int]], present: set[str], step: int = STEP) -> list[int]:
+    """Where to cut an image's load into steps: the lengths of the layer prefixes to load
+    first, each carrying at least ``step`` bytes of layers the target lacks (``present``:
+    diff ids it holds). The last layer is never a cut: the image's own load ends the list.
+    A load is all or nothing (docker unpacks the whole archive before it registers a
+    layer); a prefix loaded stays, so a cut link costs at most the step it cut."""
+    cuts: list[int] = []
+    carried = 0
+    for index, (diff, size) in enumerate(layers[:-1]):
+        if diff not in present:
+            carried += size
+        if carried >= step:
+            cuts.append(index + 1)
+            carried = 0
+    return cuts
+
+
+def prefix_archive(source: Path, dest: Path, upto: int, skip: set[str], tag: str) -> Reduction:
+    """An archive of the image made of its first ``upto`` layers, tagged ``tag``: its
+    config's layer list and history cut to them (a new image id), without the layer files
+    in skip (the target has them, or an earlier step sent them)."""
+    stats = Reduction()
+    with tarfile.open(source, "r") as src, tarfile.open(dest, "w") as out:
+        manifest = json.load(_member(src, "manifest.json"))[0]
+        config = json.load(_member(src, manifest["Config"]))
+        files = list(manifest["Layers"])[:upto]
+        diffs = list(config["rootfs"]["diff_ids"])[:upto]
+        config["rootfs"]["diff_ids"] = diffs
+        history, layers = [], 0
+        for entry in config.get("history") or []:
+            if layers >= upto:
+                break
+            history.append(entry)
+            layers += 0 if entry.get("empty_layer") else 1
+        config["history"] = history
+        raw = json.dumps(config).encode()
+        name = f"{hashlib.sha256(raw).hexdigest()}.json"
+        entry = {"Config": name, "RepoTags": [tag], "Layers": files}
+        for path, data in ((name, raw), ("manifest.json", json.dumps([entry]).encode())):
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            out.addfile(info, io.BytesIO(data))
+        kept = {f for f, d in zip(files, diffs, strict=True) if d not in skip}
+        for member in src:
+            if member.isfile() and member.name in files:
+                if member.name in kept:
+                    out.addfile(member, src.extractfile(member))
+                    stats.kept += 1
+                    stats.kept_bytes += member.size
+                else:
+                    stats.omitted += 1
+                    stats.omitted_bytes += member.size
+    return stats

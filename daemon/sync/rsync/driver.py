@@ -20,7 +20,7 @@ from daemon.sync import receive, stamps
 from daemon.sync.base import GUARD_TIMEOUT, SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.progress import Progress
 from daemon.sync.rsync import points
-from daemon.sync.transport import Peers
+from daemon.sync.transport import LINK_LOST, Peers
 from daemon.system import mounts
 from daemon.system.command import kill
 
@@ -58,6 +58,18 @@ def progress_line(line: bytes) -> tuple[int, int] | None:
     """(bytes, percent) from one --info=progress2 line, None for any other line."""
     match = _PROGRESS_RE.match(line)
     return (_number(match.group(1)), int(match.group(2))) if match else None
+
+
+# rsync's exits when the other end went silent or away: 12 (the stream broke), 30 (no
+# data for --timeout seconds), 255 (ssh's own failure)
+LINK_EXITS = (12, 30, 255)
+
+
+def link_lost(returncode: int, stderr: str) -> bool:
+    """Did rsync end because the link to the target was lost (not a refusal there)?"""
+    if returncode == 30 or any(words in stderr for words in LINK_LOST):
+        return True
+    return returncode in LINK_EXITS and "timeout" in stderr.lower()
 
 
 def transfer_mode(full: bool, sent_before: bool) -> tuple[str, str]:
@@ -100,7 +112,10 @@ class Driver(SyncDriver):
         base += wire.compression.rsync_options()
         if wire.bwlimit:
             base.append(f"--bwlimit={max(1, round(wire.bwlimit / 1024))}")  # rsync's KiB/s
-        return [*base, f"--timeout={int(self.values['stall_timeout'])}", *extra]
+        # rsync's own timeout a little shorter than the watchdog's: when the link is lost,
+        # rsync says so (exit 30) before the watchdog kills it knowing only "no progress"
+        stall = int(self.values["stall_timeout"])
+        return [*base, f"--timeout={max(1, stall - 5) if stall > 10 else stall}", *extra]
 
     def _peer_argv(self, *words: str) -> list[str]:
         return self.remote_argv("sync", "rsync-peer", "--rid", self.rid, "--", *words)
@@ -191,6 +206,12 @@ class Driver(SyncDriver):
         text = output.decode(errors="replace")
         if proc.returncode != 0:
             tail = "\n".join(err.decode(errors="replace").strip().splitlines()[-8:])
+            if link_lost(proc.returncode or 0, tail):
+                last = tail.splitlines()[-1] if tail else f"exit {proc.returncode}"
+                raise ResourceError(
+                    f"rsync to {target}: the link was lost after {progress.moved} bytes "
+                    f"({last}); the next run resumes from the partial files kept there"
+                )
             raise ResourceError(f"rsync to {target}: exit {proc.returncode}: {tail}")
         return TransferResult(wire_bytes(text), mode, reason)
 

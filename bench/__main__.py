@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, drill, failover, hostile, restore, scheduler, sync
+from bench import api, drill, failover, hostile, restore, scheduler, sync, wan
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **sync.BENCHMARKS,
@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **drill.BENCHMARKS,
     **hostile.BENCHMARKS,
     **restore.BENCHMARKS,
+    **wan.BENCHMARKS,
 }
 
 

@@ -96,11 +96,14 @@ def median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def daemon_sync(tb: Testbed, node: str, svc: str, verb: str) -> tuple[float, float, int]:
+def daemon_sync(
+    tb: Testbed, node: str, svc: str, verb: str, rid: str = ""
+) -> tuple[float, float, int]:
     """A sync through the node's ferryd (what the scheduler runs): the CLI's wall time, the
     action's own time in the daemon, and the bytes moved."""
     started = time.monotonic()
-    done = tb.exec(node, FERRY, svc, "sync", verb, "--wait", "-o", "json", timeout=1800)
+    only = ["--rid", rid] if rid else []
+    done = tb.exec(node, FERRY, svc, "sync", verb, *only, "--wait", "-o", "json", timeout=1800)
     elapsed = time.monotonic() - started
     record = json.loads(done.stdout or "{}")
     if done.returncode != 0 or record.get("state") != "succeeded":

@@ -33,7 +33,6 @@ from daemon.api.auth import TokenStore
 from daemon.api.checker import ConfigChecker
 from daemon.api.context import ApiContext, ApiMetrics
 from daemon.api.guard import GuardedRunner, GuardedTCPSite, Limits
-from daemon.api.tls import TlsError, ensure_node_tls, server_context
 from daemon.cluster.actions import ClusterActions
 from daemon.cluster.heartbeat import Heartbeat
 from daemon.cluster.monitor import Monitor
@@ -49,6 +48,8 @@ from daemon.node.trust import untrusted
 from daemon.restore.metrics import register_restore_gauges
 from daemon.scheduler.component import Scheduler
 from daemon.service.status import Status
+from daemon.tls.authority import TlsError, ensure_node_tls
+from daemon.tls.contexts import server_context
 from daemon.web.console import add_console
 
 log = logging.getLogger("ferry.daemon")

@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING
 import aiohttp
 
 from daemon.api.schemas import HeartbeatMsg
-from daemon.api.tls import client_context, tls_files
 from daemon.cluster.state import ClusterState, LocalNode, Snapshot, patch
 from daemon.node.config import NodeConfig, Peer
+from daemon.tls.authority import tls_files
+from daemon.tls.contexts import client_context
 
 if TYPE_CHECKING:
     from daemon.api.context import ApiContext

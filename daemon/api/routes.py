@@ -35,8 +35,6 @@ from daemon.api.schemas import (
     FreezeState,
     Health,
     HeartbeatAck,
-    HeartbeatMsg,
-    InstanceMsg,
     InstanceStatus,
     Issue,
     NodeStatus,
@@ -50,6 +48,7 @@ from daemon.api.schemas import (
 )
 from daemon.api.sync_routes import SYNC_ROUTES
 from daemon.cluster import distribute
+from daemon.cluster.messages import HeartbeatMsg, InstanceMsg
 from daemon.cluster.monitor import NODE_FROZEN, data_ages, is_frozen, last_activation, set_flag
 from daemon.cluster.state import PeerHeartbeat
 from daemon.config.check import CheckResult, sections_problem

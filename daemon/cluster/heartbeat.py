@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 
 import aiohttp
 
-from daemon.api.schemas import HeartbeatMsg
+from daemon.cluster.messages import HeartbeatMsg
 from daemon.cluster.state import ClusterState, LocalNode, Snapshot, patch
 from daemon.node.config import NodeConfig, Peer
 from daemon.tls.authority import tls_files

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from daemon.actions import ActionState, RunnerClosed
-from daemon.api.schemas import InstanceMsg
+from daemon.cluster.messages import InstanceMsg
 from daemon.cluster.orchestrate import (
     Context,
     Decision,

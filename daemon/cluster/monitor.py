@@ -26,9 +26,9 @@ import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from daemon.actions import ActionState, RunnerClosed
+from daemon.actions import ActionRunner, ActionState, RunnerClosed
 from daemon.cluster.messages import InstanceMsg
 from daemon.cluster.orchestrate import (
     Context,
@@ -43,12 +43,11 @@ from daemon.cluster.state import ClusterState, Expect, LocalInstances, SetExpect
 from daemon.config.errors import ConfigError
 from daemon.config.store import write_atomically
 from daemon.node.config import NodeConfig
-from daemon.node.services import StatusUnavailable, UnknownService
+from daemon.node.services import NodeServices, StatusUnavailable, UnknownService
 from daemon.service.loader import NotAnInstance
 from daemon.sync import stamps
 
 if TYPE_CHECKING:
-    from daemon.api.context import ApiContext
     from daemon.service.instance import Instance
 
 log = logging.getLogger("ferry.monitor")
@@ -59,6 +58,17 @@ ACTION_WAIT = 3600.0
 NODE_FROZEN = "node.frozen"
 FREEZING = ("stopped", "frozen")  # expects that freeze every instance; the others thaw
 BUSY_STATES = {"start": "starting", "stop": "stopping", "syncstop": "syncing"}
+
+
+class MonitorContext(Protocol):
+    """What the monitor uses of the daemon (the API's context is one): the node's services,
+    and the action runner through which every automatic action goes."""
+
+    @property
+    def services(self) -> NodeServices: ...
+
+    @property
+    def runner(self) -> ActionRunner: ...
 
 
 @dataclass(frozen=True)
@@ -160,7 +170,7 @@ class Monitor:
 
     # ------------------------------------------------------------------ the loop
 
-    async def run(self, ctx: ApiContext) -> None:
+    async def run(self, ctx: MonitorContext) -> None:
         """Rounds until cancelled; actions run as tasks of the monitor's own group."""
         async with asyncio.TaskGroup() as group:
             while True:
@@ -172,7 +182,7 @@ class Monitor:
                 await asyncio.sleep(MIN_GAP)
 
     async def _instance_msg(
-        self, ctx: ApiContext, name: str, inst: Instance, refresh: bool = False
+        self, ctx: MonitorContext, name: str, inst: Instance, refresh: bool = False
     ) -> InstanceMsg:
         previous = self._local.get(name)
         entry = ctx.services.cached(name)
@@ -207,7 +217,7 @@ class Monitor:
             last_activation=last_activation(self.var_dir, name),
         )
 
-    async def round(self, ctx: ApiContext, group: asyncio.TaskGroup) -> None:
+    async def round(self, ctx: MonitorContext, group: asyncio.TaskGroup) -> None:
         """One pass over the local services."""
         instances: dict[str, Instance] = {}
         for name in ctx.services.names():
@@ -238,7 +248,7 @@ class Monitor:
 
     def _upkeep(
         self,
-        ctx: ApiContext,
+        ctx: MonitorContext,
         group: asyncio.TaskGroup,
         name: str,
         inst: Instance,
@@ -290,7 +300,7 @@ class Monitor:
         self._busy.add(name)
         group.create_task(self._resource_action(ctx, name, decision))
 
-    async def _resource_action(self, ctx: ApiContext, name: str, decision: Decision) -> None:
+    async def _resource_action(self, ctx: MonitorContext, name: str, decision: Decision) -> None:
         try:
             if decision.action == "restart":
                 rid = decision.reason
@@ -399,7 +409,7 @@ class Monitor:
 
     def _apply(
         self,
-        ctx: ApiContext,
+        ctx: MonitorContext,
         group: asyncio.TaskGroup,
         snap: Snapshot,
         name: str,
@@ -449,7 +459,7 @@ class Monitor:
             )
 
     async def _run_action(
-        self, ctx: ApiContext, name: str, action: str, params: dict[str, Any]
+        self, ctx: MonitorContext, name: str, action: str, params: dict[str, Any]
     ) -> str | None:
         """Submit through the runner and wait; None on success, else the error."""
         try:
@@ -463,7 +473,7 @@ class Monitor:
 
     async def _carry_out(
         self,
-        ctx: ApiContext,
+        ctx: MonitorContext,
         name: str,
         inst: Instance,
         view: ServiceView,
@@ -500,7 +510,7 @@ class Monitor:
             await self._report(ctx, name, inst)
 
     async def _final_sync(
-        self, ctx: ApiContext, name: str, inst: Instance, targets: tuple[str, ...]
+        self, ctx: MonitorContext, name: str, inst: Instance, targets: tuple[str, ...]
     ) -> str | None:
         """A switch's final sync, so that nothing written here is lost: everything while the
         service runs (the bulk, images included); then its writers (containers, apps) stop
@@ -540,7 +550,7 @@ class Monitor:
             self._local[name] = msg.model_copy(update=update)
         self.state.post(LocalInstances(dict(self._local)))
 
-    async def _report(self, ctx: ApiContext, name: str, inst: Instance | None) -> None:
+    async def _report(self, ctx: MonitorContext, name: str, inst: Instance | None) -> None:
         """After an action: the instance's fresh status and monitor state, now. (The report
         built before the action says 'down': sent with an expect, it would let the target
         of a switch start while this instance runs.)"""

@@ -45,9 +45,9 @@ from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync
 from daemon.node.config import NodeConfig
 from daemon.node.services import NodeServices
 from daemon.node.trust import untrusted
+from daemon.resources.status import Status
 from daemon.restore.metrics import register_restore_gauges
 from daemon.scheduler.component import Scheduler
-from daemon.service.status import Status
 from daemon.tls.authority import TlsError, ensure_node_tls
 from daemon.tls.contexts import server_context
 from daemon.web.console import add_console

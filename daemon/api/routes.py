@@ -58,10 +58,10 @@ from daemon.config.store import SERVICE_NAME_PATTERN, service_name_problem, writ
 from daemon.events import SubscriptionEnded
 from daemon.node.services import StatusUnavailable, UnknownService
 from daemon.resources.base import ResourceError
+from daemon.resources.status import Status, cluster_avail
 from daemon.restore import catalog
 from daemon.restore.points import PointError
 from daemon.service.loader import NotAnInstance
-from daemon.service.status import Status, cluster_avail
 from daemon.sync.base import SyncDriver
 
 log = logging.getLogger("ferry.api")

@@ -35,14 +35,16 @@ from daemon.api.context import ApiContext, ApiMetrics
 from daemon.api.guard import GuardedRunner, GuardedTCPSite, Limits
 from daemon.cluster.actions import ClusterActions
 from daemon.cluster.heartbeat import Heartbeat
+from daemon.cluster.metrics import register_peer_gauges
 from daemon.cluster.monitor import Monitor
 from daemon.cluster.quorum import ArbitratorPoller
 from daemon.cluster.state import EXPECTS_FILE, ClusterState
 from daemon.drill.metrics import register_drill_gauges
 from daemon.drill.runner import Drills
 from daemon.events import EventBus
-from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync_gauges
+from daemon.metrics import Registry, Sample
 from daemon.node.config import NodeConfig
+from daemon.node.metrics import register_sync_gauges
 from daemon.node.services import NodeServices
 from daemon.node.trust import untrusted
 from daemon.resources.status import Status

@@ -51,9 +51,7 @@ from daemon.cluster import distribute
 from daemon.cluster.messages import HeartbeatMsg, InstanceMsg
 from daemon.cluster.monitor import NODE_FROZEN, data_ages, is_frozen, last_activation, set_flag
 from daemon.cluster.state import PeerHeartbeat
-from daemon.config.check import CheckResult, sections_problem
 from daemon.config.errors import ConfigError, ConfigIssue, Severity
-from daemon.config.service import EvalContext
 from daemon.config.store import SERVICE_NAME_PATTERN, service_name_problem, write_atomically
 from daemon.events import SubscriptionEnded
 from daemon.node.services import StatusUnavailable, UnknownService
@@ -61,6 +59,8 @@ from daemon.resources.base import ResourceError
 from daemon.resources.status import Status, cluster_avail
 from daemon.restore import catalog
 from daemon.restore.points import PointError
+from daemon.service.check import CheckResult, sections_problem
+from daemon.service.config import EvalContext
 from daemon.service.loader import NotAnInstance
 from daemon.sync.base import SyncDriver
 

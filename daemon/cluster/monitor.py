@@ -11,7 +11,8 @@ Monitor states: ``idle``, ``ready`` (with ``ready_since``), ``starting``,
 ``stop failed``. A failed state stops automatic retries of this node until
 ``clear``. Persistent flags, under ``<var dir>/services/<svc>/``: ``frozen``
 (instance freeze), ``boot_started`` (orchestrate = start: the cluster-start
-placement is done); ``<var dir>/node.frozen`` freezes the whole node.
+placement is done); ``<var dir>/node.frozen`` freezes the whole node
+(:mod:`daemon.cluster.flags`).
 
 Rejoin: after the daemon starts, no automatic start until ``rejoin_grace`` is
 over or every peer has been heard once, whichever comes first.
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, replace
@@ -29,6 +29,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from daemon.actions import ActionRunner, ActionState, RunnerClosed
+from daemon.cluster.flags import (
+    data_ages,
+    frozen_path,
+    is_frozen,
+    last_activation,
+    mtime,
+    record_activation,
+    set_flag,
+    state_dir,
+)
 from daemon.cluster.messages import InstanceMsg
 from daemon.cluster.orchestrate import (
     Context,
@@ -41,11 +51,9 @@ from daemon.cluster.orchestrate import (
 )
 from daemon.cluster.state import ClusterState, Expect, LocalInstances, SetExpect, Snapshot
 from daemon.config.errors import ConfigError
-from daemon.config.store import write_atomically
 from daemon.node.config import NodeConfig
 from daemon.node.services import NodeServices, StatusUnavailable, UnknownService
 from daemon.service.loader import NotAnInstance
-from daemon.sync import stamps
 
 if TYPE_CHECKING:
     from daemon.service.instance import Instance
@@ -55,7 +63,6 @@ log = logging.getLogger("ferry.monitor")
 ROUND = 1.0  # seconds between rounds when nothing happens
 MIN_GAP = 0.1
 ACTION_WAIT = 3600.0
-NODE_FROZEN = "node.frozen"
 FREEZING = ("stopped", "frozen")  # expects that freeze every instance; the others thaw
 BUSY_STATES = {"start": "starting", "stop": "stopping", "syncstop": "syncing"}
 
@@ -76,64 +83,6 @@ class MonState:
     state: str = "idle"
     ready_since: float | None = None
     reason: str = ""
-
-
-def state_dir(var_dir: Path, service: str) -> Path:
-    return var_dir / "services" / service
-
-
-def frozen_path(var_dir: Path, service: str) -> Path:
-    return state_dir(var_dir, service) / "frozen"
-
-
-def set_flag(path: Path, on: bool) -> bool:
-    """Create or remove a flag file (durably); True when it changed."""
-    if on == path.exists():
-        return False
-    if on:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, f"{time.time()}\n")
-    else:
-        path.unlink(missing_ok=True)
-    return True
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def is_frozen(var_dir: Path, service: str) -> bool:
-    return frozen_path(var_dir, service).exists() or (var_dir / NODE_FROZEN).exists()
-
-
-def data_ages(inst: Instance, now: float) -> dict[str, float | None]:
-    """On a sync target: how old the received data of each sync resource is."""
-    out: dict[str, float | None] = {}
-    for rid in sorted(inst.sync_rids):
-        stamp = stamps.read(stamps.received_path(inst.state_dir, rid))
-        out[rid] = None if stamp is None else max(0.0, now - stamp.started)
-    return out
-
-
-def record_activation(inst: Instance, entry: dict[str, Any]) -> None:
-    """Append the activation (with its RPO) to the service log; keep it as the last one."""
-    directory = inst.state_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, sort_keys=True)
-    with open(directory / "log", "a") as handle:
-        handle.write(line + "\n")
-    write_atomically(directory / "last_activation.json", line + "\n")
-
-
-def last_activation(var_dir: Path, service: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads((state_dir(var_dir, service) / "last_activation.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 class Monitor:
@@ -348,7 +297,7 @@ class Monitor:
                     log.info("%s: frozen (expect %s)", name, expect.value)
                 continue
             flag = frozen_path(self.var_dir, name)
-            if not expect.active and _mtime(flag) > expect.stamp:
+            if not expect.active and mtime(flag) > expect.stamp:
                 log.info("%s: stays frozen: frozen here after the expect %s", name, expect.value)
             elif set_flag(flag, False):
                 log.info("%s: thawed (expect %s)", name, expect.value)

@@ -30,8 +30,8 @@ from daemon.api.schemas import (
     SyncPeerCall,
     ValidationReport,
 )
+from daemon.cluster.flags import set_flag
 from daemon.cluster.messages import HeartbeatMsg, InstanceMsg
-from daemon.cluster.monitor import set_flag
 from daemon.cluster.state import PeerHeartbeat
 from daemon.config.errors import ConfigError
 from daemon.config.store import write_atomically

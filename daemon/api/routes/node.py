@@ -17,7 +17,7 @@ from daemon.api.schemas import (
     Health,
     NodeStatus,
 )
-from daemon.cluster.monitor import NODE_FROZEN, set_flag
+from daemon.cluster.flags import NODE_FROZEN, set_flag
 
 
 async def health(call: Call) -> Health:

@@ -20,7 +20,7 @@ from daemon.api.schemas import (
     ServiceList,
     ServiceSummary,
 )
-from daemon.cluster.monitor import data_ages, is_frozen, last_activation
+from daemon.cluster.flags import data_ages, is_frozen, last_activation
 from daemon.config.errors import ConfigError, Severity
 from daemon.node.services import StatusUnavailable, UnknownService
 from daemon.service.loader import NotAnInstance

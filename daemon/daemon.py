@@ -33,22 +33,25 @@ from daemon.api.auth import TokenStore
 from daemon.api.checker import ConfigChecker
 from daemon.api.context import ApiContext, ApiMetrics
 from daemon.api.guard import GuardedRunner, GuardedTCPSite, Limits
-from daemon.api.tls import TlsError, ensure_node_tls, server_context
 from daemon.cluster.actions import ClusterActions
 from daemon.cluster.heartbeat import Heartbeat
+from daemon.cluster.metrics import register_peer_gauges
 from daemon.cluster.monitor import Monitor
 from daemon.cluster.quorum import ArbitratorPoller
 from daemon.cluster.state import EXPECTS_FILE, ClusterState
 from daemon.drill.metrics import register_drill_gauges
 from daemon.drill.runner import Drills
 from daemon.events import EventBus
-from daemon.metrics import Registry, Sample, register_peer_gauges, register_sync_gauges
+from daemon.metrics import Registry, Sample
 from daemon.node.config import NodeConfig
+from daemon.node.metrics import register_sync_gauges
 from daemon.node.services import NodeServices
 from daemon.node.trust import untrusted
+from daemon.resources.status import Status
 from daemon.restore.metrics import register_restore_gauges
 from daemon.scheduler.component import Scheduler
-from daemon.service.status import Status
+from daemon.tls.authority import TlsError, ensure_node_tls
+from daemon.tls.contexts import server_context
 from daemon.web.console import add_console
 
 log = logging.getLogger("ferry.daemon")

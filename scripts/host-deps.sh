@@ -23,6 +23,7 @@ PACKAGES=(
   chromium           # the console's browser tests (playwright drives it; no download)
   fonts-dejavu-core  # text in the console's screenshots
   prometheus         # promtool checks /metrics in the unit tests (policy-rc.d: no server starts)
+  systemd            # systemd-analyze verify checks systemd/*.service (systemd need not be PID 1)
 )
 
 missing=()

@@ -32,8 +32,8 @@ from typing import Any
 from aiohttp import web
 
 from daemon.api.sessions import COOKIE, Session, SessionStore
-from daemon.api.tls import peer_node_name
 from daemon.config.store import write_atomically
+from daemon.tls.contexts import peer_node_name
 
 TOKEN_PREFIX = "fy_"
 _TOKEN_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")

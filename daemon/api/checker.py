@@ -19,8 +19,8 @@ import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from daemon.config.check import CheckResult, check_text
-from daemon.config.service import EvalContext
+from daemon.service.check import CheckResult, check_text
+from daemon.service.config import EvalContext
 
 log = logging.getLogger("ferry.api")
 PR_SET_PDEATHSIG = 1
@@ -46,7 +46,7 @@ def _worker_init() -> None:
 
 
 class ConfigChecker:
-    """Runs :func:`daemon.config.check.check_text` in worker processes."""
+    """Runs :func:`daemon.service.check.check_text` in worker processes."""
 
     def __init__(self, workers: int = 1, queue: int = 8, timeout: float = 20.0) -> None:
         self.workers = workers

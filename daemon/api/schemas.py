@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
+from daemon.cluster.messages import ExpectMsg, InstanceMsg, PeerMessage
 from daemon.config.ini import MAX_BYTES
 
 NODE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -350,69 +351,6 @@ class SseEvent(_Response):
 # ---------------------------------------------------------------------------- cluster (peers)
 
 
-class _Peer(BaseModel):
-    """Peer messages: lenient (newer peers may add fields), never coerced into nonsense."""
-
-    model_config = ConfigDict(extra="ignore")
-
-
-class ExpectMsg(_Peer):
-    """A global expect: the newest (stamp, then outcome set) wins cluster-wide."""
-
-    value: str = Field(description="'' (none), started, stopped, placed, placed@<node>.")
-    stamp: float = Field(description="When it was set (unix time): the newest wins.")
-    origin: str = Field(description="The node where the operator asked.")
-    outcome: Literal["", "reached", "failed"] = ""
-    reason: str = ""
-    action_id: str = ""
-
-
-class InstanceMsg(_Peer):
-    """A node's instance of a service, as that node reports it."""
-
-    avail: str = "undef"
-    overall: str = "undef"
-    monitor: str = Field(default="idle", description="idle, ready, starting, stopping, ...")
-    ready_since: float | None = None
-    frozen: bool = False
-    standby_down: bool = False
-    checksum: str = Field(default="", description="sha256 of the configuration text.")
-    boot_started: bool = False
-    orchestrate: str = "no"
-    last_activation: dict[str, Any] | None = None
-
-
-class HeartbeatMsg(_Peer):
-    """What a node sends its peers every hb_interval: its full state, or a patch."""
-
-    node: str
-    cluster: str
-    boot: str = Field(description="Changes when the daemon restarts.")
-    gen: int = Field(description="Increases by one with every message of one boot.")
-    kind: Literal["full", "patch"] = Field(
-        default="full",
-        description="full: the whole state; patch: what changed since generation gen - 1 "
-        "(instances and expects that changed, services removed; the node facts always).",
-    )
-    sent_at: float
-    frozen: bool = False
-    load: float = 0.0
-    free_mem: float = 0.0
-    score: float = 0.0
-    instances: dict[str, InstanceMsg] = Field(default_factory=dict)
-    removed: list[str] = Field(
-        default_factory=list, description="patch: the services whose instance is gone."
-    )
-    expects: dict[str, ExpectMsg] = Field(default_factory=dict)
-    sees: list[str] = Field(
-        default_factory=list, description="The nodes the sender hears now (itself included)."
-    )
-    full_wanted: list[str] = Field(
-        default_factory=list,
-        description="The peers the sender needs a full message from (it missed a generation).",
-    )
-
-
 class HeartbeatAck(_Response):
     node: str
     gen: int = Field(description="The generation received.")
@@ -432,14 +370,14 @@ class ClusterServiceView(_Response):
     )
 
 
-class PeerConfig(_Peer):
+class PeerConfig(PeerMessage):
     """A service configuration pushed by a peer (config distribution)."""
 
     text: str = Field(min_length=1, max_length=MAX_BYTES, pattern=r"\S")  # blank: no config
     origin: str
 
 
-class SyncStampMsg(_Peer):
+class SyncStampMsg(PeerMessage):
     """A successful transfer's stamp, as the sender recorded it (daemon/sync/stamps.py)."""
 
     started: float = Field(description="When the transfer started (unix time): the data age.")
@@ -451,7 +389,7 @@ class SyncStampMsg(_Peer):
     target: NodeName
 
 
-class SyncPeerCall(_Peer):
+class SyncPeerCall(PeerMessage):
     """A sender's call to a sync target: its guard and what it holds (rsync prepare, docker
     have, btrfs list), the release of a receive mount, or a successful transfer's stamp."""
 

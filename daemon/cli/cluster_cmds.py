@@ -16,18 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any, Literal
 
-from daemon.api.tls import (
-    TlsError,
-    init_cluster,
-    install_bundle,
-    missing_names,
-    read_bundle,
-    write_bundle,
-)
 from daemon.cli.errors import EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.cli.local_instances import var_dir
 from daemon.config.store import config_dir
 from daemon.node.config import NODE_NAME_RE, NodeConfig, load_node_config
+from daemon.tls.authority import TlsError, init_cluster, missing_names
+from daemon.tls.bundle import install_bundle, read_bundle, write_bundle
 
 USAGE = (
     "ferry cluster init [--name NAME] [--force] | issue NODE [--out DIR|FILE.pem] "

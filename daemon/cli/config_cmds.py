@@ -8,13 +8,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from daemon.cli import client
+from daemon.cli import client, docs
 from daemon.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, ActionFailed, UsageError
 from daemon.cli.local_instances import var_dir
-from daemon.config import docs, ini
+from daemon.config import ini
 from daemon.config.errors import ConfigError, ConfigIssue
-from daemon.config.evaluate import evaluated_config
-from daemon.config.service import EvalContext, ServiceConfig
 from daemon.config.store import (
     config_dir,
     local_nodename,
@@ -22,7 +20,9 @@ from daemon.config.store import (
     service_path,
     write_atomically,
 )
-from daemon.config.validate import has_errors, keyword_errors, validate
+from daemon.service.config import EvalContext, ServiceConfig
+from daemon.service.evaluate import evaluated_config
+from daemon.service.validate import has_errors, keyword_errors, validate
 
 
 def _paths(args: argparse.Namespace, selector: str) -> list[Path]:

@@ -15,10 +15,10 @@ from pathlib import Path
 from daemon.cli.errors import ActionFailed
 from daemon.config import ini
 from daemon.config.errors import ConfigError
-from daemon.config.service import EvalContext, ServiceConfig
 from daemon.config.store import config_dir, local_nodename, select, service_path
-from daemon.config.validate import has_errors, validate
+from daemon.service.config import EvalContext, ServiceConfig
 from daemon.service.instance import Instance
+from daemon.service.validate import has_errors, validate
 
 DEFAULT_VAR_DIR = "/var/lib/ferry"
 

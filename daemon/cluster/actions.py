@@ -24,7 +24,8 @@ import time
 from typing import Any
 
 from daemon.actions import ActionFailure, ActionRecord
-from daemon.cluster.monitor import FREEZING, Monitor, frozen_path, set_flag
+from daemon.cluster.flags import frozen_path, set_flag
+from daemon.cluster.monitor import FREEZING, Monitor
 from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.cluster.state import ClusterState, Expect, SetExpect
 from daemon.drill.runner import DrillRefused, Drills

@@ -12,19 +12,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import aiohttp
 
-from daemon.cluster.heartbeat import node_ssl, peer_url
-
-if TYPE_CHECKING:
-    from daemon.api.context import ApiContext
+from daemon.cluster.heartbeat import NodeContext, node_ssl, peer_url
+from daemon.node.config import NodeConfig
 
 PUSH_TIMEOUT = 10.0
 
 
-async def push(ctx: ApiContext, service: str, text: str, nodes: Iterable[str]) -> dict[str, str]:
+class PushContext(NodeContext, Protocol):
+    """What a push reads of the daemon (the API's context is one): this node's name and
+    node.conf, for the peers' addresses."""
+
+    @property
+    def node(self) -> NodeConfig: ...
+
+    @property
+    def nodename(self) -> str: ...
+
+
+async def push(ctx: PushContext, service: str, text: str, nodes: Iterable[str]) -> dict[str, str]:
     """Send text to the service's other nodes; per node, 'installed' or why not."""
     peers = {p.name: p for p in ctx.node.cluster.peers}
     wanted = [n for n in nodes if n != ctx.nodename]

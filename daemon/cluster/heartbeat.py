@@ -21,22 +21,29 @@ import os
 import ssl
 import uuid
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Protocol
 
 import aiohttp
 
-from daemon.api.schemas import HeartbeatMsg
-from daemon.api.tls import client_context, tls_files
+from daemon.cluster.messages import HeartbeatMsg
 from daemon.cluster.state import ClusterState, LocalNode, Snapshot, patch
 from daemon.node.config import NodeConfig, Peer
-
-if TYPE_CHECKING:
-    from daemon.api.context import ApiContext
+from daemon.tls.authority import tls_files
+from daemon.tls.contexts import client_context
 
 log = logging.getLogger("ferry.heartbeat")
 
 MIN_GAP = 0.2  # at most this often on changes; the interval otherwise
 FULL_EVERY = 20  # beats: a full message to every peer at least this often
+
+
+class NodeContext(Protocol):
+    """What a component that talks to the peers reads of the daemon (the API's context is
+    one): where this node keeps its state and TLS material."""
+
+    @property
+    def var_dir(self) -> Path: ...
 
 
 def peer_url(peer: Peer, tls: bool) -> str:
@@ -48,8 +55,6 @@ def node_ssl(var_dir: os.PathLike[str] | str, tls: bool) -> ssl.SSLContext | boo
     """The client TLS context of this node (its certificate, the cluster CA)."""
     if not tls:
         return False
-    from pathlib import Path
-
     files = tls_files(Path(var_dir))
     return client_context(files.ca_cert, files.node_cert, files.node_key)
 
@@ -103,7 +108,7 @@ class Heartbeat:
         self.previous = full
         return full, diff
 
-    async def run(self, ctx: ApiContext) -> None:
+    async def run(self, ctx: NodeContext) -> None:
         """Send until cancelled. A peer that is slow to answer (cut off: its send waits for
         the timeout) holds up no one: it skips the generations sent meanwhile and gets a
         full message next."""

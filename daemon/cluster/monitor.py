@@ -11,7 +11,8 @@ Monitor states: ``idle``, ``ready`` (with ``ready_since``), ``starting``,
 ``stop failed``. A failed state stops automatic retries of this node until
 ``clear``. Persistent flags, under ``<var dir>/services/<svc>/``: ``frozen``
 (instance freeze), ``boot_started`` (orchestrate = start: the cluster-start
-placement is done); ``<var dir>/node.frozen`` freezes the whole node.
+placement is done); ``<var dir>/node.frozen`` freezes the whole node
+(:mod:`daemon.cluster.flags`).
 
 Rejoin: after the daemon starts, no automatic start until ``rejoin_grace`` is
 over or every peer has been heard once, whichever comes first.
@@ -21,15 +22,24 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from daemon.actions import ActionState, RunnerClosed
-from daemon.api.schemas import InstanceMsg
+from daemon.actions import ActionRunner, ActionState, RunnerClosed
+from daemon.cluster.flags import (
+    data_ages,
+    frozen_path,
+    is_frozen,
+    last_activation,
+    mtime,
+    record_activation,
+    set_flag,
+    state_dir,
+)
+from daemon.cluster.messages import InstanceMsg
 from daemon.cluster.orchestrate import (
     Context,
     Decision,
@@ -41,14 +51,11 @@ from daemon.cluster.orchestrate import (
 )
 from daemon.cluster.state import ClusterState, Expect, LocalInstances, SetExpect, Snapshot
 from daemon.config.errors import ConfigError
-from daemon.config.store import write_atomically
 from daemon.node.config import NodeConfig
-from daemon.node.services import StatusUnavailable, UnknownService
+from daemon.node.services import NodeServices, StatusUnavailable, UnknownService
 from daemon.service.loader import NotAnInstance
-from daemon.sync import stamps
 
 if TYPE_CHECKING:
-    from daemon.api.context import ApiContext
     from daemon.service.instance import Instance
 
 log = logging.getLogger("ferry.monitor")
@@ -56,9 +63,19 @@ log = logging.getLogger("ferry.monitor")
 ROUND = 1.0  # seconds between rounds when nothing happens
 MIN_GAP = 0.1
 ACTION_WAIT = 3600.0
-NODE_FROZEN = "node.frozen"
 FREEZING = ("stopped", "frozen")  # expects that freeze every instance; the others thaw
 BUSY_STATES = {"start": "starting", "stop": "stopping", "syncstop": "syncing"}
+
+
+class MonitorContext(Protocol):
+    """What the monitor uses of the daemon (the API's context is one): the node's services,
+    and the action runner through which every automatic action goes."""
+
+    @property
+    def services(self) -> NodeServices: ...
+
+    @property
+    def runner(self) -> ActionRunner: ...
 
 
 @dataclass(frozen=True)
@@ -66,64 +83,6 @@ class MonState:
     state: str = "idle"
     ready_since: float | None = None
     reason: str = ""
-
-
-def state_dir(var_dir: Path, service: str) -> Path:
-    return var_dir / "services" / service
-
-
-def frozen_path(var_dir: Path, service: str) -> Path:
-    return state_dir(var_dir, service) / "frozen"
-
-
-def set_flag(path: Path, on: bool) -> bool:
-    """Create or remove a flag file (durably); True when it changed."""
-    if on == path.exists():
-        return False
-    if on:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomically(path, f"{time.time()}\n")
-    else:
-        path.unlink(missing_ok=True)
-    return True
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def is_frozen(var_dir: Path, service: str) -> bool:
-    return frozen_path(var_dir, service).exists() or (var_dir / NODE_FROZEN).exists()
-
-
-def data_ages(inst: Instance, now: float) -> dict[str, float | None]:
-    """On a sync target: how old the received data of each sync resource is."""
-    out: dict[str, float | None] = {}
-    for rid in sorted(inst.sync_rids):
-        stamp = stamps.read(stamps.received_path(inst.state_dir, rid))
-        out[rid] = None if stamp is None else max(0.0, now - stamp.started)
-    return out
-
-
-def record_activation(inst: Instance, entry: dict[str, Any]) -> None:
-    """Append the activation (with its RPO) to the service log; keep it as the last one."""
-    directory = inst.state_dir
-    directory.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(entry, sort_keys=True)
-    with open(directory / "log", "a") as handle:
-        handle.write(line + "\n")
-    write_atomically(directory / "last_activation.json", line + "\n")
-
-
-def last_activation(var_dir: Path, service: str) -> dict[str, Any] | None:
-    try:
-        data = json.loads((state_dir(var_dir, service) / "last_activation.json").read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 class Monitor:
@@ -160,7 +119,7 @@ class Monitor:
 
     # ------------------------------------------------------------------ the loop
 
-    async def run(self, ctx: ApiContext) -> None:
+    async def run(self, ctx: MonitorContext) -> None:
         """Rounds until cancelled; actions run as tasks of the monitor's own group."""
         async with asyncio.TaskGroup() as group:
             while True:
@@ -172,7 +131,7 @@ class Monitor:
                 await asyncio.sleep(MIN_GAP)
 
     async def _instance_msg(
-        self, ctx: ApiContext, name: str, inst: Instance, refresh: bool = False
+        self, ctx: MonitorContext, name: str, inst: Instance, refresh: bool = False
     ) -> InstanceMsg:
         previous = self._local.get(name)
         entry = ctx.services.cached(name)
@@ -207,7 +166,7 @@ class Monitor:
             last_activation=last_activation(self.var_dir, name),
         )
 
-    async def round(self, ctx: ApiContext, group: asyncio.TaskGroup) -> None:
+    async def round(self, ctx: MonitorContext, group: asyncio.TaskGroup) -> None:
         """One pass over the local services."""
         instances: dict[str, Instance] = {}
         for name in ctx.services.names():
@@ -238,7 +197,7 @@ class Monitor:
 
     def _upkeep(
         self,
-        ctx: ApiContext,
+        ctx: MonitorContext,
         group: asyncio.TaskGroup,
         name: str,
         inst: Instance,
@@ -290,7 +249,7 @@ class Monitor:
         self._busy.add(name)
         group.create_task(self._resource_action(ctx, name, decision))
 
-    async def _resource_action(self, ctx: ApiContext, name: str, decision: Decision) -> None:
+    async def _resource_action(self, ctx: MonitorContext, name: str, decision: Decision) -> None:
         try:
             if decision.action == "restart":
                 rid = decision.reason
@@ -338,7 +297,7 @@ class Monitor:
                     log.info("%s: frozen (expect %s)", name, expect.value)
                 continue
             flag = frozen_path(self.var_dir, name)
-            if not expect.active and _mtime(flag) > expect.stamp:
+            if not expect.active and mtime(flag) > expect.stamp:
                 log.info("%s: stays frozen: frozen here after the expect %s", name, expect.value)
             elif set_flag(flag, False):
                 log.info("%s: thawed (expect %s)", name, expect.value)
@@ -399,7 +358,7 @@ class Monitor:
 
     def _apply(
         self,
-        ctx: ApiContext,
+        ctx: MonitorContext,
         group: asyncio.TaskGroup,
         snap: Snapshot,
         name: str,
@@ -449,7 +408,7 @@ class Monitor:
             )
 
     async def _run_action(
-        self, ctx: ApiContext, name: str, action: str, params: dict[str, Any]
+        self, ctx: MonitorContext, name: str, action: str, params: dict[str, Any]
     ) -> str | None:
         """Submit through the runner and wait; None on success, else the error."""
         try:
@@ -463,7 +422,7 @@ class Monitor:
 
     async def _carry_out(
         self,
-        ctx: ApiContext,
+        ctx: MonitorContext,
         name: str,
         inst: Instance,
         view: ServiceView,
@@ -500,7 +459,7 @@ class Monitor:
             await self._report(ctx, name, inst)
 
     async def _final_sync(
-        self, ctx: ApiContext, name: str, inst: Instance, targets: tuple[str, ...]
+        self, ctx: MonitorContext, name: str, inst: Instance, targets: tuple[str, ...]
     ) -> str | None:
         """A switch's final sync, so that nothing written here is lost: everything while the
         service runs (the bulk, images included); then its writers (containers, apps) stop
@@ -540,7 +499,7 @@ class Monitor:
             self._local[name] = msg.model_copy(update=update)
         self.state.post(LocalInstances(dict(self._local)))
 
-    async def _report(self, ctx: ApiContext, name: str, inst: Instance | None) -> None:
+    async def _report(self, ctx: MonitorContext, name: str, inst: Instance | None) -> None:
         """After an action: the instance's fresh status and monitor state, now. (The report
         built before the action says 'down': sent with an expect, it would let the target
         of a switch start while this instance runs.)"""

@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
 
 import aiohttp
 from aiohttp import web
 
-from daemon.cluster.heartbeat import node_ssl
+from daemon.cluster.heartbeat import NodeContext, node_ssl
 from daemon.cluster.state import ArbitratorVotes, ClusterState
 from daemon.node.config import NodeConfig
-
-if TYPE_CHECKING:
-    from daemon.api.context import ApiContext
 
 log = logging.getLogger("ferry.quorum")
 
@@ -37,7 +33,7 @@ class ArbitratorPoller:
         self.state = state
         self.config = config
 
-    async def run(self, ctx: ApiContext) -> None:
+    async def run(self, ctx: NodeContext) -> None:
         """Poll until cancelled."""
         cluster = self.config.cluster
         urls = list(cluster.arbitrators)

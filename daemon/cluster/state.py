@@ -33,7 +33,7 @@ from pathlib import Path
 
 import pydantic
 
-from daemon.api.schemas import ExpectMsg, HeartbeatMsg, InstanceMsg
+from daemon.cluster.messages import ExpectMsg, HeartbeatMsg, InstanceMsg
 from daemon.cluster.placement import NodeFacts
 from daemon.config.store import write_atomically
 from daemon.events import EventBus

@@ -1,1 +1,2 @@
-"""Configuration engine: INI documents, keyword declarations, scoping, references, validation."""
+"""Configuration engine: INI documents, keyword declarations and converters, scoping,
+references, expressions, and the issues found; what any configuration file is made of."""

@@ -1,7 +1,7 @@
 """OpenSVC's reference vocabulary beyond SPEC 2.4: case modifiers and the references
 Ferry refuses.
 
-The references Ferry evaluates live in :mod:`daemon.config.service`; this module says
+The references Ferry evaluates live in :mod:`daemon.service.config`; this module says
 what the others mean to an OpenSVC user, so that a file carried over gets an error
 naming the reason instead of a value that silently means something else.
 docs/opensvc-compat.md has the full table.

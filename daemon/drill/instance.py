@@ -17,8 +17,8 @@ import importlib
 
 from daemon.drill.bubble import BRIDGE
 from daemon.resources.base import Resource, ResourceError, StatusReport
+from daemon.resources.status import Status
 from daemon.service.instance import DRIVER_MODULES, Instance
-from daemon.service.status import Status
 from daemon.system import mounts
 
 

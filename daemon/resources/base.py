@@ -10,12 +10,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from daemon.service.status import Status
-
-if TYPE_CHECKING:
-    from daemon.service.instance import Instance
+from daemon.config.ini import Document
+from daemon.config.scoping import Membership
+from daemon.resources.status import Status
 
 
 class ResourceError(Exception):
@@ -34,10 +33,49 @@ class StatusReport:
         return any(line.startswith(("warn:", "error:")) for line in self.log)
 
 
+class ServiceFile(Protocol):
+    """What a resource reads of its service's bound configuration."""
+
+    @property
+    def doc(self) -> Document: ...
+
+    @property
+    def members(self) -> Membership: ...
+
+    def value(self, section: str, name: str, node: str) -> Any:
+        """A keyword of the service, evaluated for node."""
+
+
+class InstanceReport(Protocol):
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class Owner(Protocol):
+    """The service instance a resource belongs to, as the resource sees it
+    (``daemon.service.instance.Instance``, one floor up, is the one)."""
+
+    name: str
+    node: str
+    var_dir: Path
+    state_dir: Path
+
+    @property
+    def config(self) -> ServiceFile: ...
+
+    @property
+    def resources(self) -> Mapping[str, Resource]: ...
+
+    def value(self, section: str, keyword: str) -> Any:
+        """A keyword of the service, evaluated for this node."""
+
+    async def status(self) -> InstanceReport:
+        """The instance's status, every resource evaluated."""
+
+
 class Resource(ABC):
     """One resource of a service instance on this node."""
 
-    def __init__(self, rid: str, values: Mapping[str, Any], instance: Instance) -> None:
+    def __init__(self, rid: str, values: Mapping[str, Any], instance: Owner) -> None:
         self.rid = rid
         self.values = dict(values)
         self.instance = instance

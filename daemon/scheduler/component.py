@@ -17,9 +17,11 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
-from daemon.node.services import UnknownService
+from daemon.actions import ActionRunner
+from daemon.node.services import NodeServices, UnknownService
 from daemon.scheduler.jobs import (
     DRILL_JOB,
     Job,
@@ -30,12 +32,31 @@ from daemon.scheduler.jobs import (
 )
 
 if TYPE_CHECKING:
-    from daemon.api.context import ApiContext
+    from daemon.drill.runner import Drills
 
 log = logging.getLogger("ferry.scheduler")
 
 JOB_TIMEOUT = 60.0
 CONCURRENT_JOBS = 8
+
+
+class SchedulerContext(Protocol):
+    """What the scheduler uses of the daemon (the API's context is one)."""
+
+    @property
+    def var_dir(self) -> Path: ...
+
+    @property
+    def nodename(self) -> str: ...
+
+    @property
+    def services(self) -> NodeServices: ...
+
+    @property
+    def runner(self) -> ActionRunner: ...
+
+    @property
+    def drills(self) -> Drills | None: ...
 
 
 @dataclass
@@ -64,7 +85,7 @@ class Scheduler:
     _busy: set[str] = field(default_factory=set)
     outcomes: dict[str, Outcome] = field(default_factory=dict)  # job key -> last run's outcome
 
-    async def run(self, ctx: ApiContext) -> None:
+    async def run(self, ctx: SchedulerContext) -> None:
         last = LastRuns(last_runs_path(ctx.var_dir))
         slots = asyncio.Semaphore(CONCURRENT_JOBS)
         async with asyncio.TaskGroup() as group:
@@ -74,13 +95,13 @@ class Scheduler:
                     group.create_task(self._run_job(ctx, job, slots), name=f"job-{job.key}")
                 await asyncio.sleep(self.interval)
 
-    async def tick(self, ctx: ApiContext, last: LastRuns, now: datetime) -> list[Job]:
+    async def tick(self, ctx: SchedulerContext, last: LastRuns, now: datetime) -> list[Job]:
         """One tick: read what changed, then the jobs due now (see :meth:`due_jobs`)."""
         services = ctx.services.names()  # a directory scan: once per tick
         await self._load_plans(ctx, services)
         return self.due_jobs(ctx, last, now, services)
 
-    async def _load_plans(self, ctx: ApiContext, services: list[str]) -> None:
+    async def _load_plans(self, ctx: SchedulerContext, services: list[str]) -> None:
         """Read the configurations that are new or changed (one stat each per tick), letting
         the loop run between them: the first tick of a node with 1,000 services (about 2 s
         of parsing) does not hold up heartbeats and API calls."""
@@ -88,7 +109,7 @@ class Scheduler:
             if self._refresh(ctx, service):
                 await asyncio.sleep(0)
 
-    def _refresh(self, ctx: ApiContext, service: str) -> bool:
+    def _refresh(self, ctx: SchedulerContext, service: str) -> bool:
         """Read the service's jobs again when its configuration changed; True if it did."""
         try:
             stamp = ctx.services.stamp(service)
@@ -111,7 +132,7 @@ class Scheduler:
         self._plans[service] = _Planned(stamp, jobs)
         return True
 
-    def _jobs(self, ctx: ApiContext, service: str) -> list[Job]:
+    def _jobs(self, ctx: SchedulerContext, service: str) -> list[Job]:
         """The service's jobs as last read (read now if never: changes are for
         :meth:`_load_plans`)."""
         if service not in self._plans:
@@ -120,7 +141,11 @@ class Scheduler:
         return planned.jobs if planned is not None else []
 
     def due_jobs(
-        self, ctx: ApiContext, last: LastRuns, now: datetime, services: list[str] | None = None
+        self,
+        ctx: SchedulerContext,
+        last: LastRuns,
+        now: datetime,
+        services: list[str] | None = None,
     ) -> list[Job]:
         """The jobs to start now (of ``services``, default every installed one); their last
         runs are recorded (one write for them all) before they start."""
@@ -139,7 +164,7 @@ class Scheduler:
         last.set_many([job.key for job in due], now)
         return due
 
-    async def _run_job(self, ctx: ApiContext, job: Job, slots: asyncio.Semaphore) -> None:
+    async def _run_job(self, ctx: SchedulerContext, job: Job, slots: asyncio.Semaphore) -> None:
         try:
             async with slots, asyncio.timeout(JOB_TIMEOUT):
                 if job.name == "status":
@@ -153,7 +178,7 @@ class Scheduler:
         finally:
             self._busy.discard(job.key)
 
-    async def _sync(self, ctx: ApiContext, job: Job) -> None:
+    async def _sync(self, ctx: SchedulerContext, job: Job) -> None:
         from daemon.sync.base import SyncDriver
 
         resource = ctx.services.instance(job.service).resources.get(job.name)
@@ -173,7 +198,7 @@ class Scheduler:
         self.outcomes[job.key] = Outcome(datetime.now(), "submitted", record.id)
         log.info("%s %s: scheduled sync all submitted", job.service, job.name)
 
-    async def _drill(self, ctx: ApiContext, job: Job) -> None:
+    async def _drill(self, ctx: SchedulerContext, job: Job) -> None:
         """A scheduled drill is submitted as an action when nothing stands in its way."""
         if ctx.drills is None:
             return

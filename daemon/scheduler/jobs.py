@@ -10,9 +10,10 @@ from datetime import datetime
 from pathlib import Path
 
 from daemon.config.errors import ConfigError
-from daemon.config.service import ServiceConfig
 from daemon.config.store import write_atomically
-from daemon.scheduler.schedule import Schedule, ScheduleError, next_run, parse_schedule
+from daemon.scheduler.schedule import Schedule, ScheduleError, parse_schedule
+from daemon.scheduler.timing import next_run
+from daemon.service.config import ServiceConfig
 
 DRILL_JOB = "drill"
 

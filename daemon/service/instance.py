@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from daemon.config.service import ServiceConfig
 from daemon.resources.base import Resource, ResourceError, StatusReport
 from daemon.resources.container_docker.engine import Engine
-from daemon.resources.registry import START_ORDER
+from daemon.resources.status import Status, as_standby, demote_sync, fold, start_succeeded
 from daemon.restore import pending
+from daemon.service.config import ServiceConfig
 from daemon.service.lock import action_lock
-from daemon.service.status import Status, as_standby, demote_sync, fold, start_succeeded
+from daemon.service.registry import START_ORDER
 
 log = logging.getLogger("ferry.action")
 

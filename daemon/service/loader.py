@@ -10,10 +10,10 @@ from pathlib import Path
 
 from daemon.config import ini
 from daemon.config.errors import ConfigError, Severity
-from daemon.config.service import EvalContext, ServiceConfig
 from daemon.config.store import service_path
-from daemon.config.validate import validate
+from daemon.service.config import EvalContext, ServiceConfig
 from daemon.service.instance import Instance
+from daemon.service.validate import validate
 
 
 class NotAnInstance(Exception):

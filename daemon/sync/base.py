@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
+from daemon.resources.status import Status
 from daemon.restore import keeper as restore
 from daemon.restore.points import Entry
-from daemon.service.status import Status
 from daemon.sync import plan, stamps
 from daemon.sync.progress import Progress, running_transfer
 from daemon.sync.transport import Peers, TransportError

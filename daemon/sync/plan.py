@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from daemon.config.scoping import Membership
-from daemon.service.status import Status
+from daemon.resources.status import Status
 from daemon.sync.stamps import Stamp
 
 # sync action -> the target pools it covers

@@ -14,9 +14,10 @@ import aiohttp
 import pytest
 
 from daemon.api.auth import create_token
-from daemon.api.tls import client_context, tls_files
 from daemon.daemon import Daemon
 from daemon.node.config import node_config_from_text
+from daemon.tls.authority import tls_files
+from daemon.tls.contexts import client_context
 
 NODE = "n1"
 

@@ -14,7 +14,8 @@ import pytest
 
 from daemon.api.auth import Role, TokenError, create_token, list_tokens, revoke_token
 from daemon.api.routes import ROUTES
-from daemon.api.tls import client_context, issue_node_cert, tls_files
+from daemon.tls.authority import issue_node_cert, tls_files
+from daemon.tls.contexts import client_context
 from tests.api.conftest import Running
 
 PUBLIC = {("GET", "/api/health"), ("GET", "/api/openapi.json")}

@@ -19,15 +19,15 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from daemon.api.tls import (
+from daemon.cli import client
+from daemon.tls.authority import (
     TlsError,
-    client_context,
     ensure_node_tls,
     init_cluster_ca,
     issue_node_cert,
     tls_files,
 )
-from daemon.cli import client
+from daemon.tls.contexts import client_context
 from tests.api.ferryd_proc import Ferryd, free_port
 from tests.unit.ferry_cli import Result, ferry
 

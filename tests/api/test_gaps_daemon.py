@@ -26,13 +26,14 @@ import aiohttp
 import pytest
 
 from daemon.api.auth import create_token
-from daemon.api.tls import client_context, tls_files
 from daemon.cli import client
 from daemon.events import EventBus
 from daemon.node.services import NodeServices
 from daemon.scheduler import jobs
 from daemon.scheduler.component import Scheduler
 from daemon.scheduler.jobs import LastRuns, last_runs_path
+from daemon.tls.authority import tls_files
+from daemon.tls.contexts import client_context
 from tests.api.conftest import APP_SERVICE, write_dirs
 from tests.api.ferryd_proc import Ferryd
 

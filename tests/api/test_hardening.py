@@ -19,8 +19,8 @@ import requests
 
 from bench.hostile import measure, text_of
 from daemon.api.auth import create_token
-from daemon.api.tls import tls_files
 from daemon.cli import client
+from daemon.tls.authority import tls_files
 from tests.api.conftest import APP_SERVICE, write_dirs
 from tests.api.ferryd_proc import Ferryd
 from tests.unit.ferry_cli import ferry

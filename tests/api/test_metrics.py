@@ -11,9 +11,11 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from daemon.cluster.metrics import register_peer_gauges
 from daemon.cluster.state import ClusterState, LocalNode
 from daemon.events import EventBus
-from daemon.metrics import Registry, register_peer_gauges, sync_rows
+from daemon.metrics import Registry
+from daemon.node.metrics import sync_rows
 from daemon.sync import stamps
 from tests.api.conftest import Running
 

@@ -20,8 +20,8 @@ from schemathesis import GenerationMode
 
 from daemon.api.auth import create_token
 from daemon.api.schemas import SseEvent
-from daemon.api.tls import tls_files
 from daemon.cli import client
+from daemon.tls.authority import tls_files
 from tests.api.conftest import APP_SERVICE, write_dirs
 from tests.api.ferryd_proc import Ferryd
 

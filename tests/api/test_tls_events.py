@@ -10,15 +10,9 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from daemon.api.tls import (
-    ensure_node_tls,
-    init_cluster_ca,
-    issue_node_cert,
-    peer_node_name,
-    server_context,
-    tls_files,
-)
 from daemon.events import EventBus, SubscriptionEnded
+from daemon.tls.authority import ensure_node_tls, init_cluster_ca, issue_node_cert, tls_files
+from daemon.tls.contexts import peer_node_name, server_context
 
 
 def _cn(path: Path) -> str:

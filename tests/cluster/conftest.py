@@ -14,9 +14,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from daemon.api.tls import init_cluster_ca, tls_files
 from daemon.daemon import Daemon
 from daemon.node.config import NodeConfig, node_config_from_text
+from daemon.tls.authority import init_cluster_ca, tls_files
 from tests.api.ferryd_proc import free_port
 
 HB_INTERVAL, HB_TIMEOUT, READY, REJOIN = 0.2, 1.0, 0.3, 2.0

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from daemon.cluster.monitor import Monitor, frozen_path, set_flag
+from daemon.cluster.flags import frozen_path, set_flag
+from daemon.cluster.monitor import Monitor
 from daemon.cluster.state import ClusterState, Expect, SetExpect
 from daemon.events import EventBus
 from daemon.node.config import node_config_from_text

@@ -12,8 +12,9 @@ import aiohttp
 import pytest
 
 from daemon.api.auth import create_token
-from daemon.api.schemas import ExpectMsg, HeartbeatMsg, InstanceMsg
-from daemon.api.tls import client_context, init_cluster_ca, issue_node_cert, tls_files
+from daemon.cluster.messages import ExpectMsg, HeartbeatMsg, InstanceMsg
+from daemon.tls.authority import init_cluster_ca, issue_node_cert, tls_files
+from daemon.tls.contexts import client_context
 from tests.cluster.conftest import Cluster, MakeCluster, Node, app_service, eventually
 
 

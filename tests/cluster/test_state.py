@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from daemon.api.schemas import ExpectMsg, HeartbeatMsg, InstanceMsg
 from daemon.cluster.heartbeat import FULL_EVERY, Heartbeat
+from daemon.cluster.messages import ExpectMsg, HeartbeatMsg, InstanceMsg
 from daemon.cluster.state import (
     ClusterState,
     Expect,

@@ -49,7 +49,7 @@ def prepare(state_dir: Path, root: Path, name: str, nodes: list[str], **settings
     repo = str(Path(__file__).resolve().parents[2])
     if repo not in sys.path:
         sys.path.insert(0, repo)
-    from daemon.api.tls import init_cluster_ca, tls_files  # the project's code, host side
+    from daemon.tls.authority import init_cluster_ca, tls_files  # the project's code, host side
 
     ca_dir = state_dir / "ca"
     init_cluster_ca(ca_dir, "testbed")

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from daemon.config.ini import parse
-from daemon.config.service import EvalContext, ServiceConfig
 from daemon.resources.app.driver import Driver as AppDriver
 from daemon.resources.base import StatusReport
 from daemon.service import instance as instance_module
+from daemon.service.config import EvalContext, ServiceConfig
 from daemon.service.instance import ActionError, Instance, start_sequence
 from daemon.service.lock import LockBusy, action_lock
 from tests.unit.ferry_cli import ferry

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from daemon.api.routes.sync import age_series
 from daemon.api.sessions import LOGIN_FAILURES, LOGIN_WINDOW, SessionStore
-from daemon.api.sync_routes import age_series
 from daemon.sync import stamps
 from daemon.web import views
 

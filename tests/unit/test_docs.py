@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.api.reference import api_markdown, openapi_json
-from daemon.config.docs import manifests, reference_markdown
+from daemon.cli.docs import manifests, reference_markdown
 from tests.unit.ferry_cli import ferry
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 from daemon.config import ini
-from daemon.config.service import EvalContext, ServiceConfig
 from daemon.drill.bubble import BubbleError, bridge_address
 from daemon.drill.clones import (
     OVERLAY,
@@ -22,6 +21,7 @@ from daemon.drill.clones import (
 from daemon.drill.record import DrillRecord, DrillStore
 from daemon.drill.runner import refusal
 from daemon.scheduler.jobs import service_jobs
+from daemon.service.config import EvalContext, ServiceConfig
 from daemon.system.mounts import Mount
 
 MEMBERS = ["n1", "n2", "n3"]

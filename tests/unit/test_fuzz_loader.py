@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 
 from daemon.config.errors import ConfigError
 from daemon.config.ini import load_bytes
-from daemon.config.service import EvalContext, ServiceConfig
-from daemon.config.validate import validate
+from daemon.service.config import EvalContext, ServiceConfig
+from daemon.service.validate import validate
 
 FRAGMENTS = [
     "[DEFAULT]\n",

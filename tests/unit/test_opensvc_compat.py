@@ -17,8 +17,8 @@ from daemon.config import converters as c
 from daemon.config.errors import ConfigError, Severity
 from daemon.config.expressions import ExpressionError, evaluate, substitute
 from daemon.config.ini import parse
-from daemon.config.service import EvalContext, ServiceConfig
-from daemon.config.validate import validate
+from daemon.service.config import EvalContext, ServiceConfig
+from daemon.service.validate import validate
 from tests.unit.ferry_cli import ferry
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import pytest
 
 from daemon.config.errors import ConfigError
 from daemon.config.ini import parse
-from daemon.config.service import EvalContext, ServiceConfig
-from daemon.config.validate import validate
+from daemon.service.config import EvalContext, ServiceConfig
+from daemon.service.validate import validate
 
 BASE = """[DEFAULT]
 nodes = n1 n2

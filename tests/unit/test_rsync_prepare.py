@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config.ini import parse
-from daemon.config.service import EvalContext, ServiceConfig
+from daemon.service.config import EvalContext, ServiceConfig
 from daemon.service.instance import Instance
 from daemon.sync.rsync.driver import Driver
 

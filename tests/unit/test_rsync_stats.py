@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from daemon.config.ini import parse
-from daemon.config.service import EvalContext, ServiceConfig
+from daemon.service.config import EvalContext, ServiceConfig
 from daemon.service.instance import Instance
 from daemon.sync import base
 from daemon.sync.progress import Progress

@@ -9,14 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.scheduler.schedule import (
-    Schedule,
-    ScheduleError,
-    describe_next,
-    is_due,
-    next_run,
-    parse_schedule,
-)
+from daemon.scheduler.schedule import Schedule, ScheduleError, parse_schedule
+from daemon.scheduler.timing import describe_next, is_due, next_run
 
 
 def at(text: str) -> datetime:

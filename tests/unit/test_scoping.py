@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from daemon.config.ini import parse
 from daemon.config.scoping import Membership, pick_scoped, scope_order
-from daemon.config.service import EvalContext, ServiceConfig
+from daemon.service.config import EvalContext, ServiceConfig
 
 MEMBERS = Membership(
     nodes=("n1", "n2"),

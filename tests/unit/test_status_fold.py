@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from daemon.service.status import Status, cluster_avail, demote_sync, fold, fold_pair
+from daemon.resources.status import Status, cluster_avail, demote_sync, fold, fold_pair
 
 S = Status
 TABLE = [

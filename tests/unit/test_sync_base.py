@@ -22,9 +22,9 @@ import pytest
 
 from daemon.cli.sync_cmds import _terminal_progress
 from daemon.config.ini import parse
-from daemon.config.service import EvalContext, ServiceConfig
+from daemon.resources.status import Status
+from daemon.service.config import EvalContext, ServiceConfig
 from daemon.service.instance import Instance
-from daemon.service.status import Status
 from daemon.sync import base, stamps
 from daemon.sync.base import SyncDriver, SyncRefused, TargetReport, TransferResult, _SyncLock
 from daemon.sync.progress import Progress, total_from_percent

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config.scoping import Membership
-from daemon.service.status import Status
+from daemon.resources.status import Status
 from daemon.sync import plan
 from daemon.sync.btrfs.plan import (
     Snapshot,

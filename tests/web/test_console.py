@@ -13,7 +13,7 @@ import requests
 from playwright.sync_api import Browser
 
 from daemon.api.auth import create_token, revoke_token
-from daemon.api.tls import tls_files
+from daemon.tls.authority import tls_files
 from tests.api.ferryd_proc import Ferryd
 from tests.web.browser import chromium, login, shot
 

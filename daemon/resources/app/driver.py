@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
-from daemon.service.status import Status
+from daemon.resources.status import Status
 from daemon.system.command import CommandError, run
 
 

@@ -10,7 +10,7 @@ import aiodocker
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
 from daemon.resources.container_docker.engine import API_TIMEOUT, Engine, EngineError, engine_for
-from daemon.service.status import Status
+from daemon.resources.status import Status
 
 LABEL_SERVICE = "org.ferry.service"
 LABEL_RID = "org.ferry.rid"

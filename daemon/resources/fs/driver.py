@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
-from daemon.service.status import Status
+from daemon.resources.status import Status
 from daemon.system import mounts
 from daemon.system.command import CommandError, run
 

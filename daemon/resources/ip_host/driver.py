@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from daemon.resources.base import Resource, ResourceError, StatusReport
-from daemon.service.status import Status
+from daemon.resources.status import Status
 from daemon.system.command import CommandError, run
 from daemon.system.net import address_answers, prefix_length, resolve
 

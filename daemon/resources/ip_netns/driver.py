@@ -12,7 +12,7 @@ from __future__ import annotations
 from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
 from daemon.resources.ip_host.driver import AddressDriver
-from daemon.service.status import Status
+from daemon.resources.status import Status
 from daemon.system.command import CommandError, describe, run
 from daemon.system.net import address_answers
 

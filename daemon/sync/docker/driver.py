@@ -25,9 +25,9 @@ import aiodocker
 from daemon.resources.base import ResourceError, StatusReport
 from daemon.resources.container_docker.driver import Driver as Container
 from daemon.resources.container_docker.engine import API_TIMEOUT, Engine, EngineError, engine_for
+from daemon.resources.status import Status
 from daemon.restore.pending import RestoreError, retag
 from daemon.restore.points import Entry
-from daemon.service.status import Status
 from daemon.sync import receive
 from daemon.sync.base import SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.docker.layers import (

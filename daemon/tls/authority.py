@@ -3,13 +3,9 @@
 ``init_cluster_ca`` makes the CA once (``ferry cluster init``); ``issue_node_cert``
 signs a node's certificate with it, usable as server and as client certificate:
 peers authenticate to each other with it (mutual TLS). Keys are EC P-256, stored
-mode 0600 under ``<var dir>/tls``; every file is written atomically.
-
-Joining: on the node holding the CA, ``write_bundle`` packs a node's certificate,
-key and the CA certificate (``ferry cluster issue``); on the new node,
-``install_bundle`` checks and installs it (``ferry cluster join``). A joined node
+mode 0600 under ``<var dir>/tls``; every file is written atomically. A joined node
 has no ``ca.key``: ``ensure_node_tls`` keeps its installed certificate and never
-makes a CA of its own.
+makes a CA of its own (joining: :mod:`daemon.tls.bundle`).
 """
 
 from __future__ import annotations
@@ -18,12 +14,10 @@ import datetime as dt
 import ipaddress
 import logging
 import os
-import ssl
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -59,7 +53,7 @@ def tls_files(var_dir: Path) -> TlsFiles:
     return TlsFiles(base / "ca.crt", base / "ca.key", base / "node.crt", base / "node.key")
 
 
-def _write_private(path: Path, data: bytes, mode: int) -> None:
+def write_private(path: Path, data: bytes, mode: int) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
@@ -74,7 +68,7 @@ def _write_private(path: Path, data: bytes, mode: int) -> None:
         raise
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -135,15 +129,15 @@ def init_cluster_ca(var_dir: Path, cluster_name: str = "default", *, force: bool
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(files.ca_key, _key_pem(key), 0o600)
-    _write_private(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_private(files.ca_key, key_pem(key), 0o600)
+    write_private(files.ca_cert, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return files.ca_cert
 
 
 def ca_name(path: Path) -> str:
     """The CA certificate's common name, for messages."""
     try:
-        return _common_name(x509.load_pem_x509_certificate(path.read_bytes())) or "?"
+        return common_name(x509.load_pem_x509_certificate(path.read_bytes())) or "?"
     except (OSError, ValueError):
         return "?"
 
@@ -179,12 +173,12 @@ def init_cluster(
             "--force makes a new one (certificates of the old one stop being trusted)"
         )
     init_cluster_ca(var_dir, cluster_name, force=True)
-    _write_private(files.ca_key.parent / INIT_MARK, f"{cluster_name}\n".encode(), 0o600)
+    write_private(files.ca_key.parent / INIT_MARK, f"{cluster_name}\n".encode(), 0o600)
     cert, key = issue_node_cert(var_dir, node, addresses)
     return InitResult(files.ca_cert, files.ca_key, cert, key, existed)
 
 
-def _load_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+def load_ca(files: TlsFiles) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     if not files.ca_key.exists():
         raise TlsError(
             f"{files.ca_key}: no CA key on this node: certificates are issued on the node "
@@ -225,7 +219,7 @@ def issue_node_cert(
     (a certificate for another node, to copy to it).
     """
     files = tls_files(var_dir)
-    ca_cert, ca_key = _load_ca(files)
+    ca_cert, ca_key = load_ca(files)
     key = ec.generate_private_key(ec.SECP256R1())
     orgs = ca_cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     org = str(orgs[0].value) if orgs else "ferry cluster"
@@ -259,12 +253,12 @@ def issue_node_cert(
         cert_path, key_path = files.node_cert, files.node_key
     else:
         cert_path, key_path = out_dir / f"{node}.crt", out_dir / f"{node}.key"
-    _write_private(key_path, _key_pem(key), 0o600)
-    _write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
+    write_private(key_path, key_pem(key), 0o600)
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM), 0o644)
     return cert_path, key_path
 
 
-def _common_name(cert: x509.Certificate) -> str:
+def common_name(cert: x509.Certificate) -> str:
     names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(names[0].value) if names else ""
 
@@ -274,7 +268,7 @@ def _unit(cert: x509.Certificate) -> str:
     return str(units[0].value) if units else ""
 
 
-def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
+def signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(ca)
     except (ValueError, TypeError, InvalidSignature):
@@ -284,11 +278,11 @@ def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
 
 def cert_problem(cert: x509.Certificate, ca: x509.Certificate, node: str) -> str:
     """Why cert is not a valid node certificate of ca for node; '' when it is."""
-    if not _signed_by(cert, ca):
+    if not signed_by(cert, ca):
         return "not signed by the cluster CA"
     if _unit(cert) != NODE_UNIT:
         return "not a node certificate (OU is not 'node')"
-    name = _common_name(cert)
+    name = common_name(cert)
     if name != node:
         return f"made for node {name!r}, this node is {node!r}"
     now = _now()
@@ -365,202 +359,3 @@ def ensure_node_tls(
             log.warning("%s %s: %s", files.node_cert, problem, hint)
             return files
     raise TlsError(f"{files.node_cert}: {problem}; this node holds no CA key: {hint}")
-
-
-# ---------------------------------------------------------------------- join bundles
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """What a node needs to join: its certificate and key, and the cluster CA certificate."""
-
-    node: str
-    cert: x509.Certificate
-    key: ec.EllipticCurvePrivateKey
-    ca: x509.Certificate
-
-    def check(self, node: str) -> None:
-        """Raise TlsError unless this is a valid bundle for node."""
-        try:
-            constraints = self.ca.extensions.get_extension_for_class(x509.BasicConstraints).value
-        except x509.ExtensionNotFound:
-            constraints = None
-        if constraints is None or not constraints.ca or not _signed_by(self.ca, self.ca):
-            raise TlsError("the bundled ca.crt is not a CA certificate")
-        problem = cert_problem(self.cert, self.ca, node)
-        if problem:
-            raise TlsError(f"the bundled certificate is {problem}")
-        if _public_der(self.key.public_key()) != _public_der(self.cert.public_key()):
-            raise TlsError("the bundled key does not match the bundled certificate")
-
-
-def _public_der(key: Any) -> bytes:
-    return bytes(
-        key.public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
-
-
-def _pem(cert: x509.Certificate) -> bytes:
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
-def write_bundle(
-    var_dir: Path,
-    node: str,
-    out: Path,
-    addresses: Iterable[str] = (),
-    kind: Literal["dir", "pem"] = "dir",
-    days: int = NODE_DAYS,
-) -> list[Path]:
-    """Issue node's certificate and write it with its key and ``ca.crt``; return the paths.
-
-    ``dir``: ``out/<node>.crt``, ``out/<node>.key`` (0600) and ``out/ca.crt``.
-    ``pem``: one file (0600) holding the node certificate, its key, then the CA certificate.
-    """
-    files = tls_files(var_dir)
-    _load_ca(files)  # fail before writing anything when this node cannot sign
-    if kind == "pem":
-        with tempfile.TemporaryDirectory() as tmp:
-            cert_path, key_path = issue_node_cert(var_dir, node, addresses, Path(tmp), days)
-            data = cert_path.read_bytes() + key_path.read_bytes() + files.ca_cert.read_bytes()
-        _write_private(out, data, 0o600)
-        return [out]
-    out.mkdir(parents=True, exist_ok=True, mode=0o700)
-    cert_path, key_path = issue_node_cert(var_dir, node, addresses, out, days)
-    ca_path = out / "ca.crt"
-    _write_private(ca_path, files.ca_cert.read_bytes(), 0o644)
-    return [cert_path, key_path, ca_path]
-
-
-def _load_key(data: bytes, where: Path) -> ec.EllipticCurvePrivateKey:
-    try:
-        key = serialization.load_pem_private_key(data, password=None)
-    except (ValueError, TypeError):
-        raise TlsError(f"{where}: not a readable private key") from None
-    if not isinstance(key, ec.EllipticCurvePrivateKey):
-        raise TlsError(f"{where}: not an EC private key")
-    return key
-
-
-def _load_certs(data: bytes, where: Path) -> list[x509.Certificate]:
-    try:
-        return x509.load_pem_x509_certificates(data)
-    except ValueError:
-        raise TlsError(f"{where}: no readable certificate") from None
-
-
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
-
-
-def read_bundle(path: Path, node: str) -> Bundle:
-    """Read a bundle made by :func:`write_bundle` (a directory or one PEM file) for node."""
-    if path.is_dir():
-        ca_path = path / "ca.crt"
-        if not ca_path.is_file():
-            raise TlsError(f"{path}: no ca.crt in the bundle")
-        cert_path, key_path = path / f"{node}.crt", path / f"{node}.key"
-        if not cert_path.is_file():
-            others = sorted(p.stem for p in path.glob("*.crt") if p.name != "ca.crt")
-            if others:
-                raise TlsError(f"{path}: a bundle for {', '.join(others)}, this node is {node!r}")
-            raise TlsError(f"{path}: no {node}.crt in the bundle")
-        if not key_path.is_file():
-            raise TlsError(f"{path}: no {node}.key in the bundle")
-        cas = _load_certs(ca_path.read_bytes(), ca_path)
-        certs = _load_certs(cert_path.read_bytes(), cert_path)
-        key = _load_key(key_path.read_bytes(), key_path)
-        if len(cas) != 1 or len(certs) != 1:
-            raise TlsError(f"{path}: ca.crt and {node}.crt must hold one certificate each")
-        ca, cert = cas[0], certs[0]
-    elif path.is_file():
-        data = path.read_bytes()
-        certs = _load_certs(data, path)
-        cas = [c for c in certs if _is_ca(c)]
-        leaves = [c for c in certs if not _is_ca(c)]
-        if len(cas) != 1 or len(leaves) != 1:
-            raise TlsError(f"{path}: expected one node certificate, its key and the CA certificate")
-        key = _load_key(data, path)
-        ca, cert = cas[0], leaves[0]
-    else:
-        raise TlsError(f"{path}: no such bundle (a directory or a .pem file)")
-    return Bundle(_common_name(cert), cert, key, ca)
-
-
-def install_bundle(var_dir: Path, bundle: Bundle, node: str, *, force: bool = False) -> TlsFiles:
-    """Install a checked bundle as this node's TLS material; nothing is written on error.
-
-    A CA key this node holds for another CA is dropped (it no longer matches ``ca.crt``);
-    one made by ``ferry cluster init`` is kept unless ``force``: it may be a cluster's CA.
-    """
-    bundle.check(node)
-    files = tls_files(var_dir)
-    mark = files.ca_key.parent / INIT_MARK
-    drop_key = False
-    if files.ca_key.exists():
-        try:
-            own = _load_key(files.ca_key.read_bytes(), files.ca_key)
-            same = _public_der(own.public_key()) == _public_der(bundle.ca.public_key())
-        except TlsError:
-            same = False
-        if not same:
-            if mark.exists() and not force:
-                raise TlsError(
-                    f"{files.ca_key} is the key of a CA made by 'ferry cluster init'; joining "
-                    "another CA drops it: use --force"
-                )
-            drop_key = True
-    if drop_key:
-        # First, so that a crash midway never leaves a key signing for the wrong ca.crt.
-        files.ca_key.unlink()
-        mark.unlink(missing_ok=True)
-    _write_private(files.node_key, _key_pem(bundle.key), 0o600)
-    _write_private(files.node_cert, _pem(bundle.cert), 0o644)
-    _write_private(files.ca_cert, _pem(bundle.ca), 0o644)
-    return files
-
-
-TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20:!aNULL"
-
-
-def server_context(files: TlsFiles) -> ssl.SSLContext:
-    """TLS server: this node's certificate; client certificates optional, checked against the CA."""
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    # TLS 1.2: forward-secret AEAD suites only (OpenSSL's default list still has CBC ones);
-    # TLS 1.3 suites are all AEAD and not affected by set_ciphers.
-    ctx.set_ciphers(TLS12_CIPHERS)
-    ctx.load_cert_chain(files.node_cert, files.node_key)
-    ctx.load_verify_locations(cafile=str(files.ca_cert))
-    ctx.verify_mode = ssl.CERT_OPTIONAL
-    return ctx
-
-
-def client_context(
-    ca_file: Path | None = None, cert: Path | None = None, key: Path | None = None
-) -> ssl.SSLContext:
-    """TLS client trusting ca_file (else the system store); with cert and key, as a node."""
-    ctx = ssl.create_default_context(
-        ssl.Purpose.SERVER_AUTH, cafile=str(ca_file) if ca_file else None
-    )
-    if cert is not None:
-        ctx.load_cert_chain(cert, key)
-    return ctx
-
-
-def peer_node_name(peercert: Mapping[str, Any] | None) -> str | None:
-    """The node named by a verified client certificate (OU=node), else None."""
-    if not peercert:
-        return None
-    attrs: dict[str, str] = {}
-    for rdn in peercert.get("subject", ()):
-        for name, value in rdn:
-            attrs[name] = value
-    if attrs.get("organizationalUnitName") != NODE_UNIT:
-        return None
-    return attrs.get("commonName") or None

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from daemon.config.keywords import Keyword, Manifest
-from daemon.resources.registry import GROUPS
 from daemon.service.manifest import MANIFEST as DEFAULT_MANIFEST
+from daemon.service.registry import GROUPS
 
 
 def manifests() -> list[Manifest]:

@@ -11,7 +11,7 @@ from typing import Any
 from daemon.config.errors import ConfigError, ConfigIssue, Severity
 from daemon.config.ini import Entry
 from daemon.config.scoping import SCOPE_WORDS, split_key
-from daemon.config.service import BoundSection, ServiceConfig
+from daemon.service.config import BoundSection, ServiceConfig
 
 
 def validate(svc: ServiceConfig) -> list[ConfigIssue]:

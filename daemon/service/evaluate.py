@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from daemon.config.service import ServiceConfig
+from daemon.service.config import ServiceConfig
 
 
 def evaluated_config(svc: ServiceConfig, node: str) -> dict[str, dict[str, Any]]:

@@ -5,7 +5,7 @@ scoping walk, inheritance from ``[DEFAULT]``, ``{reference}`` expansion and the
 keyword's converter, every failure located at its file and line. Structural
 problems (unknown sections, keywords, driver types, scoping on a keyword that is
 not scopable, values that do not convert) are collected when the document is
-bound; node-dependent ones by :func:`daemon.config.validate.validate`.
+bound; node-dependent ones by :func:`daemon.service.validate.validate`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from daemon.config.ini import Document, Entry
 from daemon.config.keywords import Inherit, Keyword, Manifest
 from daemon.config.scoping import SCOPE_WORDS, Membership, pick_scoped, split_key
 from daemon.resources.keywords import OPENSVC_HINTS
-from daemon.resources.registry import GROUPS
 from daemon.service.manifest import FLEX_KEYWORDS, IGNORED_KEYWORDS
 from daemon.service.manifest import MANIFEST as DEFAULT_MANIFEST
+from daemon.service.registry import GROUPS
 
 MAX_REFERENCE_DEPTH = 20
 _REFERENCE_RE = re.compile(r"(?<!\$)\{([^{}\s]+)\}")

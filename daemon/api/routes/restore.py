@@ -13,8 +13,8 @@ from typing import Any, Literal
 from pydantic import Field
 
 from daemon.api.auth import Role
-from daemon.api.drill_routes import SVC, _instance
 from daemon.api.http import ApiError, Call, PathParam, QueryParam, Route
+from daemon.api.routes.drills import SVC, _instance
 from daemon.api.schemas import NODE_NAME_PATTERN, _Request, _Response
 from daemon.cluster.peer_client import PeerDaemonClient
 from daemon.restore import catalog

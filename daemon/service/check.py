@@ -12,9 +12,9 @@ from typing import Any
 
 from daemon.config import ini
 from daemon.config.errors import ConfigError, ConfigIssue
-from daemon.config.evaluate import evaluated_config
-from daemon.config.service import EvalContext, ServiceConfig
-from daemon.config.validate import has_errors, validate
+from daemon.service.config import EvalContext, ServiceConfig
+from daemon.service.evaluate import evaluated_config
+from daemon.service.validate import has_errors, validate
 
 MAX_SECTIONS = 1000  # a service of a thousand resources is already far past any real one
 MAX_LINES = 20000

@@ -1,0 +1,2 @@
+"""TLS for the TCP listener and between peers: the cluster CA, node certificates, join
+bundles and the SSL contexts."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, NoReturn
 
 from daemon.cli.commands import NODE_COMMANDS, SERVICE_COMMANDS
@@ -35,9 +36,21 @@ class UsageParser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line (a UsageError, exit 2)."""
 
     words: tuple[str, ...] = ()  # the command words this parser stands for
+    pending: Callable[[], None] | None = None  # adds its arguments when it is first used
 
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
+
+    def parse_known_args(self, *args: Any, **kwargs: Any) -> Any:
+        self.ready()
+        return super().parse_known_args(*args, **kwargs)
+
+    def ready(self) -> None:
+        """Add the arguments now: a run fills only the parsers on its way (each add_argument
+        costs; the other commands' parsers are needed as names only)."""
+        if self.pending is not None:
+            pending, self.pending = self.pending, None
+            pending()
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         if isinstance(action, argparse._SubParsersAction) and value not in action.choices:
@@ -113,11 +126,15 @@ def scan(argv: Sequence[str]) -> Scan:
         kwargs["action"] = "store_true" if option.kind == "flag" else "store"
         parser.add_argument(*option.flags, **kwargs)
     parser.add_argument("first", nargs="?")
-    try:
-        found, _ = parser.parse_known_args(list(argv))
-    except UsageError:  # e.g. an option without its value: the real parse says so
-        return Scan(None)
-    return Scan(found.first, found.config_dir, found.var_dir)
+    words = list(argv)
+    while True:
+        try:
+            found, _ = parser.parse_known_args(words)
+            return Scan(found.first, found.config_dir, found.var_dir)
+        except UsageError:  # an option still without its value (being completed, or wrong)
+            if not words:
+                return Scan(None)
+            words.pop()
 
 
 def _add_options(
@@ -182,6 +199,7 @@ def _add_commands(
     commands: Sequence[Command],
     words: tuple[str, ...],
     completers: Mapping[str, Completer] | None,
+    lazy: bool,
 ) -> None:
     """Add the sub-commands of ``words`` (under ``path``, the parser's own words) to parser."""
     children = [c for c in commands if c.words[:-1] == words and len(c.words) == len(words) + 1]
@@ -208,7 +226,7 @@ def _add_commands(
             formatter_class=_Formatter,
             **options,
         )
-        _fill(tree, sub, (*path, child.words[-1]), child, commands, completers)
+        _fill(tree, sub, (*path, child.words[-1]), child, commands, completers, lazy)
 
 
 def _fill(
@@ -218,10 +236,28 @@ def _fill(
     command: Command,
     commands: Sequence[Command],
     completers: Mapping[str, Completer] | None,
+    lazy: bool,
 ) -> None:
+    """Give parser the arguments of command (lazy: when it is first used)."""
     parser.words = command.words
-    tree.parsers[path] = parser
     parser.set_defaults(**{COMMAND: command})
+    fill = partial(_fill_now, tree, parser, path, command, commands, completers, lazy)
+    if lazy:
+        parser.pending = fill
+    else:
+        fill()
+
+
+def _fill_now(
+    tree: Tree,
+    parser: UsageParser,
+    path: tuple[str, ...],
+    command: Command,
+    commands: Sequence[Command],
+    completers: Mapping[str, Completer] | None,
+    lazy: bool,
+) -> None:
+    tree.parsers[path] = parser
     _add_options(parser, command.options, command, completers)
     for arg in command.args:
         kwargs: dict[str, Any] = {"metavar": arg.metavar, "help": arg.help}
@@ -232,7 +268,7 @@ def _fill(
         action = parser.add_argument(arg.dest, **kwargs)
         if completers and arg.complete in completers:
             action.completer = completers[arg.complete]  # type: ignore[attr-defined]
-    _add_commands(tree, parser, path, commands, command.words, completers)
+    _add_commands(tree, parser, path, commands, command.words, completers, lazy)
 
 
 def _service_listing() -> str:
@@ -248,9 +284,16 @@ def _service_listing() -> str:
     return "service actions (ferry SVC ACTION --help for each): " + ", ".join(listed)
 
 
-def build(selector: str | None = None, completers: Mapping[str, Completer] | None = None) -> Tree:
+def build(
+    selector: str | None = None,
+    completers: Mapping[str, Completer] | None = None,
+    whole: bool = False,
+) -> Tree:
     """The parser of ``ferry``; with a selector, the service commands under its name.
-    With completers (completing), they complete values, and internal commands are left out."""
+    With completers (completing), they complete values, and internal commands are left out.
+    Sub-parsers get their arguments when they are used, unless whole or completing
+    (argcomplete inspects them before)."""
+    lazy = not whole and completers is None
     root = UsageParser(
         prog="ferry",
         description="Ferry cluster agent: ferry [global options] SVC ACTION [options], where "
@@ -275,7 +318,7 @@ def build(selector: str | None = None, completers: Mapping[str, Completer] | Non
                 epilog=_epilog(command),
                 formatter_class=_Formatter,
             )
-            _fill(tree, sub, command.words, command, NODE_COMMANDS, completers)
+            _fill(tree, sub, command.words, command, NODE_COMMANDS, completers, lazy)
     if selector is not None and selector not in NODE_NAMES:
         service = first.add_parser(
             selector,
@@ -285,7 +328,7 @@ def build(selector: str | None = None, completers: Mapping[str, Completer] | Non
         )
         tree.parsers[(selector,)] = service
         _add_options(service, (), None, completers)
-        _add_commands(tree, service, (selector,), SERVICE_COMMANDS, (), completers)
+        _add_commands(tree, service, (selector,), SERVICE_COMMANDS, (), completers, lazy)
     return tree
 
 

@@ -352,4 +352,11 @@ NODE_COMMANDS: tuple[Command, ...] = (
         option_help={"force": "replace installed files"},
         examples=("ferry cluster join /tmp/n2",),
     ),
+    Command(
+        ("completion",),
+        "print the shell completion script (bash or zsh) to source",
+        _cmd("completion", "print_script"),
+        args=(Arg("shell", "SHELL", "the shell", choices=("bash", "zsh")),),
+        examples=('eval "$(ferry completion bash)"',),
+    ),
 )

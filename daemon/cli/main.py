@@ -2,9 +2,10 @@
 
 ``ferry [global options] <selector> <action words> [options]`` where the
 selector is a service name, a glob or a comma list; or ``ferry <command> ...`` (doc,
-daemon, token, mon, cluster). What each accepts: :mod:`daemon.cli.commands`.
+daemon, token, mon, cluster, completion). What each accepts: :mod:`daemon.cli.commands`.
 Exit codes: 0 success, 1 action failed, 2 usage or configuration error.
 """
+# PYTHON_ARGCOMPLETE_OK (argcomplete's global activation completes ferry too)
 
 from __future__ import annotations
 
@@ -52,6 +53,10 @@ def _error(
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Console entry point; never shows a traceback unless FERRY_DEBUG is set."""
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (completion.py)
+        from daemon.cli.completion import complete
+
+        complete()
     argv = list(sys.argv[1:] if argv is None else argv)
     as_json = "json" in argv and any(a in ("-o", "--output") for a in argv)
     try:

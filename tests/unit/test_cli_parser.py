@@ -127,6 +127,7 @@ FORMS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
      {"words": ["create"], "role": "operator", "name": None}),
     (("mon", "once"), "mon", {"words": ["once"]}),
     (("mon", "-o", "json"), "mon", {"words": [], "output": "json"}),
+    (("completion", "zsh"), "completion", {"shell": "zsh"}),
 ]  # fmt: skip
 
 

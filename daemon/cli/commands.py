@@ -212,7 +212,7 @@ SERVICE_COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         ("docker",),
-        "the docker CLI against the service's engine",
+        "the docker CLI against the service's engine (its arguments after '--')",
         _cmd("instance_cmds", "docker_passthrough"),
         args=(Arg("docker_args", "ARG", "docker's own arguments (after '--')", nargs="*"),),
         passthrough=True,
@@ -236,7 +236,7 @@ SERVICE_COMMANDS: tuple[Command, ...] = (
             examples=(f"ferry svc1 sync {verb} --wait",),
         )
         for verb, targets in (  # daemon.sync.plan.ACTION_POOLS's (a test keeps them equal)
-            ("all", "every target: the other nodes and the drpnodes"),
+            ("all", "every target (the other nodes and the drpnodes)"),
             ("update", "every target (the same as all)"),
             ("full", "every target, a full transfer (not incremental)"),
             ("nodes", "the other nodes of the primary site"),

@@ -1,8 +1,10 @@
 """What ``ferry`` accepts, declared apart from the code that acts: every option once, and
 the shape of a command (:mod:`daemon.cli.commands` lists them).
 
-The argparse tree and the help pages are made from these declarations
-(:mod:`daemon.cli.parser`). Handlers are named, not imported: ``ferry --help`` stays cheap.
+The argparse tree and the help pages (:mod:`daemon.cli.parser`), the shell completion
+(:mod:`daemon.cli.completion`) and the README's CLI tables (:mod:`daemon.cli.reference`)
+are made from these declarations. Handlers are named, not imported: ``ferry --help`` and a
+completion stay cheap.
 """
 
 from __future__ import annotations

@@ -185,6 +185,10 @@ def _add_option(
         action.completer = completers[option.complete]
 
 
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
+
+
 def _epilog(command: Command) -> str | None:
     if not command.examples:
         return None
@@ -221,7 +225,7 @@ def _add_commands(
         sub = subparsers.add_parser(
             child.words[-1],
             prog=f"{parser.prog} {child.words[-1]}",
-            description=child.description or child.summary,
+            description=_sentence(child.description or child.summary),
             epilog=_epilog(child),
             formatter_class=_Formatter,
             **options,
@@ -314,7 +318,7 @@ def build(
                 command.words[0],
                 prog=f"ferry {command.words[0]}",
                 help=command.summary,
-                description=command.description or command.summary,
+                description=_sentence(command.description or command.summary),
                 epilog=_epilog(command),
                 formatter_class=_Formatter,
             )

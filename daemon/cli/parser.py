@@ -38,6 +38,11 @@ class UsageParser(argparse.ArgumentParser):
     words: tuple[str, ...] = ()  # the command words this parser stands for
     pending: Callable[[], None] | None = None  # adds its arguments when it is first used
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: --to must not be read as --token where --to does not apply
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> NoReturn:
         raise UsageError(message)
 

@@ -63,6 +63,8 @@ def test_version_from_the_package_metadata() -> None:
         (("--kw", "x", "svc1", "start"), "--kw does not apply to 'start'"),
         (("--server", "https://n1:7443", "svc1", "get"), "--server does not apply to 'get'"),
         (("svc1", "start", "--bogus"), "unknown option --bogus for 'start'"),
+        (("svc1", "start", "--to", "n2"), "--to does not apply to 'start'"),  # not --token
+        (("svc1", "print", "status", "--serv", "x"), "unknown option --serv for 'print status'"),
         (("svc1", "strat"), "unknown action 'strat': did you mean 'start'?"),
         (("svc1", "start", "now"), "unexpected argument 'now' for 'start'"),
         (("svc1", "validate", "config", "--", "x"), "'validate config' takes nothing after '--'"),

@@ -277,6 +277,11 @@ def doc(args: argparse.Namespace) -> int:
     if args.markdown:
         print(docs.reference_markdown())
         return EXIT_OK
+    if args.cli:
+        from daemon.cli.reference import cli_markdown
+
+        print(cli_markdown())
+        return EXIT_OK
     if args.api or args.openapi:
         from daemon.api import reference
 

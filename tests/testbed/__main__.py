@@ -78,11 +78,12 @@ def _status(tb: Testbed, args: argparse.Namespace) -> int:
         sites = (f"{k} = {describe(site)}" for k, site in enumerate(status["sites"], 1))
         print(f"  sites: {', '.join(sites)}")
     for name, info in status["nodes"].items():
-        flags = [k for k in ("alive", "sshd", "dockerd") if info[k]] + ["light"] * info["light"]
+        flags = [k for k in ("alive", "sshd", "dockerd") if info[k]] or ["DOWN"]
+        flags += ["light"] if info["light"] else []
         extra = f" netem: {info['netem']}" if info["netem"] else ""
         site = f" site {info['site']}" if info["site"] else ""
         print(
-            f"  {name:<4} {info['ip']:<11} {' '.join(flags) or 'DOWN':<20} link {info['link']}"
+            f"  {name:<4} {info['ip']:<11} {' '.join(flags):<20} link {info['link']}"
             f"{site}{extra}"
         )
         others = [peer for peer in info["disk_group"] if peer != name]

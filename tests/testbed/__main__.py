@@ -83,8 +83,7 @@ def _status(tb: Testbed, args: argparse.Namespace) -> int:
         extra = f" netem: {info['netem']}" if info["netem"] else ""
         site = f" site {info['site']}" if info["site"] else ""
         print(
-            f"  {name:<4} {info['ip']:<11} {' '.join(flags):<20} link {info['link']}"
-            f"{site}{extra}"
+            f"  {name:<4} {info['ip']:<11} {' '.join(flags):<20} link {info['link']}{site}{extra}"
         )
         others = [peer for peer in info["disk_group"] if peer != name]
         print(f"     {info['disk']}" + (f" (shared with {describe(others)})" if others else ""))

@@ -82,9 +82,7 @@ def _status(tb: Testbed, args: argparse.Namespace) -> int:
         flags += ["light"] if info["light"] else []
         extra = f" netem: {info['netem']}" if info["netem"] else ""
         site = f" site {info['site']}" if info["site"] else ""
-        print(
-            f"  {name:<4} {info['ip']:<11} {' '.join(flags):<20} link {info['link']}{site}{extra}"
-        )
+        print(f"  {name} {info['ip']:<11} {' '.join(flags):<20} link {info['link']}{site}{extra}")
         others = [peer for peer in info["disk_group"] if peer != name]
         print(f"     {info['disk']}" + (f" (shared with {describe(others)})" if others else ""))
     for part in status["partitions"]:

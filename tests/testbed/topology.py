@@ -124,8 +124,7 @@ def describe(nodes: Sequence[str]) -> str:
             run.append(k)
             continue
         if run:
-            runs = [f"n{run[0]}-n{run[-1]}"] if len(run) > 2 else [f"n{k}" for k in run]
-            parts += runs
+            parts += [f"n{run[0]}-n{run[-1]}"] if len(run) > 2 else [f"n{j}" for j in run]
         run = [k]
     return ",".join(parts)
 
@@ -160,9 +159,10 @@ def plan(
     """The topology ``up`` builds from what its caller asked.
 
     ``nodes`` default to the sites' nodes, else n1 n2 n3. ``shared``: one group
-    of nodes seeing one disk (a flat list) or several (a list of lists); default,
-    the first two nodes (of the first site). ``pairs``: instead, consecutive nodes of each site (of
-    all nodes without sites) share a disk two by two.
+    of nodes seeing one disk (a flat list) or several (a list of lists);
+    default, the first two nodes (of the first site). ``pairs``: instead,
+    consecutive nodes of each site (of all nodes without sites) share a disk
+    two by two.
     """
     site_groups = site_list(sites)
     if nodes is not None:

@@ -291,6 +291,102 @@ def test_cli_subset_of_nodes_each_with_its_own_disk(own_testbed: OwnTestbed) -> 
     assert_mapper_dir_as_before(mapper, made_mapper, own.prefix)
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def cluster_nodes(tb: Testbed, node: str) -> dict[str, str]:
+    """Node name -> state, as ``ferry mon -o json`` on ``node`` shows the cluster."""
+    done = tb.python(node, "-m", "daemon.cli.main", "mon", "-o", "json", timeout=60)
+    if done.returncode != 0:
+        return {}
+    return {n["name"]: n["state"] for n in json.loads(done.stdout)["nodes"]}
+
+
+def test_twelve_nodes_in_two_sites_with_pairs_and_light_nodes(
+    own_testbed: OwnTestbed, testbed_timings: dict[str, float], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Two sites of 6, disks shared in pairs, n7-n12 light: every node answers, pairs see
+    one disk, light nodes run no dockerd (and come back without one), 12 ferryds form one
+    cluster; ``down`` leaves nothing."""
+    own, network, mapper = own_testbed, network_snapshot(), mapper_dir()
+    tb = Testbed(own.state_dir, own.prefix)
+    nodes = [f"n{k}" for k in range(1, 13)]
+    started = time.monotonic()
+    tb.up(sites="n1-n6,n7-n12", pairs=True, light="n7-n12", disk_size="512M")
+    testbed_timings["12 nodes up (2 sites, pairs, 6 light)"] = up_seconds = (
+        time.monotonic() - started
+    )
+    made_mapper = mapper_dir()
+    assert tb.nodes == tuple(nodes)
+    for name in nodes:
+        assert tb.exec(name, "hostname", timeout=30).stdout == f"{name}\n"
+    # a pair's nodes see one loop device (its numbers), the pairs each their own
+    numbers = {name: sh(tb, name, "stat -c %t:%T /dev/mapper/svc1.d0").strip() for name in nodes}
+    pairs = [nodes[k : k + 2] for k in range(0, 12, 2)]
+    assert all(numbers[a] == numbers[b] for a, b in pairs), numbers
+    assert len(set(numbers.values())) == 6, numbers
+    assert sh(tb, "n12", "blkid -o value -s LABEL /dev/mapper/svc1.d0") == "svc1\n"
+
+    status = tb.status()
+    assert status["sites"] == [nodes[:6], nodes[6:]] and status["light"] == nodes[6:]
+    for name in nodes:
+        light = name in nodes[6:]
+        info = status["nodes"][name]
+        assert (info["site"], info["light"], info["dockerd"]) == (
+            2 if light else 1,
+            light,
+            not light,
+        )
+        engines = [pid for pid in tb.node_pids(name) if cmdline(pid).startswith("dockerd ")]
+        assert bool(engines) is not light, (name, engines)
+    text = own.cli("status").stdout
+    assert "sites: 1 = n1-n6, 2 = n7-n12" in text and "(shared with n12)" in text, text
+
+    started = time.monotonic()
+    tb.start_ferryd()
+    took = time.monotonic() - started
+    seen: dict[str, str] = {}
+
+    def all_up() -> bool:
+        seen.clear()
+        seen.update(cluster_nodes(tb, "n1"))
+        return sorted(seen, key=lambda n: int(n[1:])) == nodes and set(seen.values()) == {"up"}
+
+    deadline = time.monotonic() + 90
+    while not all_up():
+        assert time.monotonic() < deadline, f"n1's ferryd sees {seen}"
+        time.sleep(1)
+    formed = time.monotonic() - started
+    ferryds = {name: rec.daemons["ferryd"].pid for name, rec in tb.state().nodes.items()}
+    rss = sorted(rss_mib(pid) for pid in ferryds.values())
+
+    tb.kill("n9")  # a light node comes back without a dockerd (reset does not wait for one)
+    tb.reset()
+    revived = tb.status()["nodes"]["n9"]
+    assert (revived["alive"], revived["sshd"], revived["dockerd"]) == (True, True, False)
+    assert sorted(tb.state().nodes["n9"].daemons) == ["ferryd", "sshd"]
+
+    disk_kib = sum(f.stat().st_blocks for f in (own.state_dir / "disks").iterdir()) // 2
+    with capsys.disabled():
+        print(
+            f"\n12 nodes, 2 sites, pairs, n7-n12 light: up {up_seconds:.1f}s, 12 ferryds "
+            f"started in {took:.1f}s, one cluster after {formed:.1f}s; ferryd RSS "
+            f"{sum(rss):.0f} MiB in all ({rss[0]:.0f}-{rss[-1]:.0f} MiB each); "
+            f"6 disks {disk_kib / 1024:.0f} MiB on disk"
+        )
+
+    processes = tb.processes()
+    tb.down()
+    assert settled_traces(own.prefix, own.state_dir, processes) == []
+    assert network_snapshot() == network
+    assert_mapper_dir_as_before(mapper, made_mapper, own.prefix)
+
+
 def test_host_network_untouched_while_up(testbed: Testbed, host_baseline: dict[str, str]) -> None:
     assert network_snapshot() == host_baseline
 

@@ -8,20 +8,52 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from .cluster import Testbed
 from .procs import TestbedError
 from .state import Partition
-from .topology import parse_nodes
+from .topology import DISK_SIZE, describe, parse_nodes, parse_sites, parse_size
 
 
-def _shared(text: str) -> tuple[str, ...]:
+def _checked(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """``parse`` for argparse: its ValueError's message shown as the option's error."""
+
+    def checked(text: str) -> Any:
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+
+    checked.__name__ = parse.__name__
+    return checked
+
+
+def _shared_group(text: str) -> tuple[str, ...]:
+    """One ``--shared``: a group of nodes, or ``none`` (the empty group)."""
     return () if text == "none" else parse_nodes(text)
+
+
+def _shared(groups: list[tuple[str, ...]] | None) -> list[tuple[str, ...]] | None:
+    """Each ``--shared`` is one group; ``none`` (alone) is no shared disk at all."""
+    if groups is None:
+        return None
+    if () in groups and len(groups) > 1:
+        raise ValueError("--shared none excludes other --shared groups")
+    return [group for group in groups if group]
 
 
 def _up(tb: Testbed, args: argparse.Namespace) -> int:
     started = time.monotonic()
-    tb.up(args.nodes, args.shared, reuse=args.reuse)
+    tb.up(
+        args.nodes,
+        _shared(args.shared),
+        sites=args.sites or (),
+        pairs=args.pairs,
+        light=args.light or (),
+        disk_size=args.disk_size,
+        reuse=args.reuse,
+    )
     if args.ferryd:
         tb.start_ferryd()
     print(f"testbed up in {time.monotonic() - started:.1f}s ({tb.state_dir})")
@@ -42,13 +74,17 @@ def _status(tb: Testbed, args: argparse.Namespace) -> int:
         print(f"no testbed in {status['state_dir']}")
         return 1
     print(f"testbed in {status['state_dir']}: {'up' if status['up'] else 'INCOMPLETE'}")
+    if status["sites"]:
+        sites = (f"{k} = {describe(site)}" for k, site in enumerate(status["sites"], 1))
+        print(f"  sites: {', '.join(sites)}")
     for name, info in status["nodes"].items():
-        flags = [k for k in ("alive", "sshd", "dockerd") if info[k]]
+        flags = [k for k in ("alive", "sshd", "dockerd") if info[k]] or ["DOWN"]
+        flags += ["light"] if info["light"] else []
         extra = f" netem: {info['netem']}" if info["netem"] else ""
-        print(
-            f"  {name} {info['ip']:<11} {' '.join(flags) or 'DOWN':<20} link {info['link']}{extra}"
-        )
-        print(f"     {info['disk']}")
+        site = f" site {info['site']}" if info["site"] else ""
+        print(f"  {name} {info['ip']:<11} {' '.join(flags):<20} link {info['link']}{site}{extra}")
+        others = [peer for peer in info["disk_group"] if peer != name]
+        print(f"     {info['disk']}" + (f" (shared with {describe(others)})" if others else ""))
     for part in status["partitions"]:
         print(f"  partition: {Partition(**part).describe()}")
     return 0 if status["up"] else 1
@@ -97,8 +133,39 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m tests.testbed", description=__doc__)
     sub = top.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="bring the testbed up (after cleaning any previous one)")
-    up.add_argument("--nodes", type=parse_nodes, default=("n1", "n2", "n3"), help="n1,n2,n3")
-    up.add_argument("--shared", type=_shared, default=None, help="n1,n2 (default) or none")
+    up.add_argument(
+        "--nodes",
+        type=_checked(parse_nodes),
+        default=None,
+        help="n1,n2,n3 (default; ranges too: n1-n12), or the nodes of --sites",
+    )
+    up.add_argument(
+        "--sites",
+        type=_checked(parse_sites),
+        default=None,
+        help="sites, each a node, a range or several joined by +: n1-n6,n7-n12",
+    )
+    up.add_argument(
+        "--shared",
+        action="append",
+        type=_checked(_shared_group),
+        default=None,
+        help="nodes seeing one disk: n1,n2 (default) or none; repeat for more groups",
+    )
+    up.add_argument(
+        "--pairs",
+        action="store_true",
+        help="instead of --shared: consecutive nodes of each site share a disk two by two",
+    )
+    up.add_argument(
+        "--light", type=_checked(parse_nodes), default=None, help="nodes without dockerd: n7-n12"
+    )
+    up.add_argument(
+        "--disk-size",
+        type=_checked(parse_size),
+        default=DISK_SIZE,
+        help="size of each sparse disk file (default 3G; btrfs needs 128M)",
+    )
     up.add_argument("--reuse", action="store_true", help="keep an identical running testbed")
     up.add_argument(
         "--ferryd", action="store_true", help="start ferryd on every node, joined in one cluster"

@@ -35,13 +35,7 @@ from .procs import (
     with_descendants,
 )
 from .state import NetemRecord, Partition, State
-from .topology import (
-    DEFAULT_NODES,
-    DISK_DEVICE,
-    Layout,
-    Topology,
-    node_ip,
-)
+from .topology import DISK_DEVICE, DISK_SIZE, Layout, node_ip, plan
 
 DEFAULT_STATE_DIR = "/var/tmp/ferry-testbed"
 DEFAULT_PREFIX = "ferry-"
@@ -131,19 +125,36 @@ class Testbed:
 
     def up(
         self,
-        nodes: Sequence[str] = DEFAULT_NODES,
-        shared: Sequence[str] | None = None,
+        nodes: str | Sequence[str] | None = None,
+        shared: str | Sequence[str | Sequence[str]] | None = None,
         *,
+        sites: str | Sequence[str | Sequence[str]] = (),
+        pairs: bool = False,
+        light: str | Sequence[str] = (),
+        disk_size: int | str = DISK_SIZE,
         reuse: bool = False,
     ) -> None:
         """Bring the testbed up, first removing whatever a previous run left.
 
-        ``shared`` nodes see the same disk (default: the first two nodes). With
-        ``reuse`` an identical, complete testbed is kept (dead nodes revived).
+        ``nodes``: n1 n2 n3 by default, or the nodes of ``sites``, e.g.
+        ``sites=["n1-n6", "n7-n12"]`` (every node in exactly one site). Node
+        lists take ranges (``"n1-n12"``). ``shared`` nodes see the same disk:
+        one group (``("n1", "n2")``, the default: the first two nodes), several
+        (``[("n1", "n2"), ("n3", "n4")]``) or none (``()``); with ``pairs``
+        consecutive nodes of each site share one two by two instead. ``light``
+        nodes run no Docker engine. Each disk is a sparse file of ``disk_size``
+        (bytes, or ``"512M"``). With ``reuse`` an identical, complete testbed is
+        kept (dead nodes revived).
         """
-        nodes = tuple(nodes)
-        shared = Topology.default_shared(nodes) if shared is None else tuple(shared)
-        topo = Topology(nodes, shared, self.prefix)
+        topo = plan(
+            nodes,
+            shared,
+            sites=sites,
+            pairs=pairs,
+            light=light,
+            disk_size=disk_size,
+            prefix=self.prefix,
+        )
         with self._locked(create=True):
             old = State.load(self.layout.state_file)
             if reuse and old is not None and old.complete and old.topology == topo:
@@ -190,12 +201,16 @@ class Testbed:
         for cgroup in state.cgroups:
             cgroups.create(cgroup)
         with ThreadPoolExecutor(max_workers=4) as pool:
-            made = {disk: pool.submit(self._make_disk, disk) for disk in topo.disks()}
+            made = {
+                disk: pool.submit(self._make_disk, disk, topo.disk_size) for disk in topo.disks()
+            }
             keys = pool.submit(ssh.make_keys, self.layout, topo)
-            archive = pool.submit(images.build_archive, self.layout.images_tar)
+            engines = [name for name in topo.nodes if not topo.is_light(name)]
+            archive = pool.submit(images.build_archive, self.layout.images_tar) if engines else None
             state.loops = {disk: future.result() for disk, future in made.items()}
             keys.result()
-            archive.result()
+            if archive is not None:
+                archive.result()
         self._save(state)
         with ThreadPoolExecutor(max_workers=len(topo.nodes)) as pool:
             booted = [pool.submit(self._boot, state, name, True) for name in topo.nodes]
@@ -204,9 +219,9 @@ class Testbed:
         # Each init's host-side parent died with its thread: collect them.
         self._reap_init_parents(topo.nodes)
 
-    def _make_disk(self, disk: str) -> str:
+    def _make_disk(self, disk: str, size: int) -> str:
         mountpoint = self.state_dir / "tmp" / f"mkfs-{disk}"
-        return disks.make_filesystem(self.layout.disk_file(disk), mountpoint)
+        return disks.make_filesystem(self.layout.disk_file(disk), mountpoint, size)
 
     def _boot(self, state: State, name: str, fresh: bool) -> None:
         """Start a node (init, mounts, sshd, dockerd); ``fresh`` also makes its files."""
@@ -231,18 +246,21 @@ class Testbed:
             self._save(state)
             node.wait_daemon(self.layout, name, "ferryd", record.daemons["ferryd"],
                              lambda: ferryd.socket_path(root).exists())  # fmt: skip
-        if fresh:
+        if fresh and not topo.is_light(name):
             node.load_images(init.pid, self.layout.images_tar)
 
     def _start_daemons(self, state: State, name: str) -> None:
-        """(Re)start whichever of sshd and dockerd is not running, and wait for both."""
+        """(Re)start whichever of sshd and dockerd (none on a light node) is not running,
+        and wait for them."""
         record = state.node(name)
         assert record.init is not None
         init = record.init.pid
         checks = {
             "sshd": (node.sshd_cmd(self.layout, name), lambda: node.sshd_listening(init, name)),
-            "dockerd": (node.dockerd_cmd(self.layout, name), lambda: node.docker_ping(init)),
         }
+        if not state.topology.is_light(name):
+            checks["dockerd"] = (node.dockerd_cmd(self.layout, name),
+                                 lambda: node.docker_ping(init))  # fmt: skip
         if "ferryd" in record.daemons:  # started by start_ferryd: revive brings it back
             root = Path(f"/proc/{init}/root")
             checks["ferryd"] = (ferryd.command(self.project_python()),
@@ -636,10 +654,8 @@ class Testbed:
         record = state.nodes.get(name)
         if record is None or not node.init_alive(record.init):
             return False
-        return all(
-            record.daemons.get(d) is not None and record.daemons[d].alive()
-            for d in ("sshd", "dockerd")
-        )
+        daemons = ("sshd",) if state.topology.is_light(name) else ("sshd", "dockerd")
+        return all(record.daemons.get(d) is not None and record.daemons[d].alive() for d in daemons)
 
     # ----------------------------------------------------------------- status
 
@@ -655,11 +671,14 @@ class Testbed:
             daemons = record.daemons if record else {}
             nodes[name] = {
                 "ip": node_ip(name),
+                "site": topo.site_of(name),
+                "light": topo.is_light(name),
                 "alive": record is not None and node.init_alive(record.init),
                 "init_pid": record.init.pid if record and record.init else None,
                 "sshd": bool(daemons.get("sshd") and daemons["sshd"].alive()),
                 "dockerd": bool(daemons.get("dockerd") and daemons["dockerd"].alive()),
                 "disk": f"/dev/mapper/{DISK_DEVICE} = {state.loops.get(topo.disk_of(name))}",
+                "disk_group": list(topo.disk_group(name)),
                 "link": "cut" if name in state.cut else "up",
                 "netem": " ".join(state.netem[name].args) if name in state.netem else None,
             }
@@ -667,7 +686,11 @@ class Testbed:
             "up": state.complete,
             "state_dir": str(self.state_dir),
             "prefix": topo.prefix,
+            "sites": [list(site) for site in topo.sites],
             "shared": list(topo.shared),
+            "shared_groups": [list(group) for group in topo.shared_groups],
+            "light": list(topo.light),
+            "disk_size": topo.disk_size,
             "nodes": nodes,
             "partitions": [asdict(p) for p in state.partitions],
             "timings": state.timings,

@@ -52,15 +52,15 @@ def undo_mapper_dir(made: Iterable[str]) -> list[str]:
     return [f"dir:{DEV_MAPPER}"]
 
 
-def make_filesystem(image: Path, mountpoint: Path) -> str:
-    """Sparse file, btrfs labelled svc1, subvolumes; return its loop device.
+def make_filesystem(image: Path, mountpoint: Path, size: int = DISK_SIZE) -> str:
+    """Sparse file of ``size`` bytes, btrfs labelled svc1, subvolumes; return its loop device.
 
     The caller records the image path first: ``loops_of`` finds the loop
     device again from it if we crash between attaching and recording.
     """
     image.parent.mkdir(parents=True, exist_ok=True)
     with open(image, "wb") as sparse:
-        sparse.truncate(DISK_SIZE)
+        sparse.truncate(size)
     run(["mkfs.btrfs", "-q", "-f", "-L", DISK_LABEL, str(image)], timeout=60)
     device = run(["losetup", "--find", "--show", str(image)], timeout=30).stdout.strip()
     mountpoint.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .procs import ProcId
-from .topology import Topology
+from .topology import DISK_SIZE, Topology
 
 VERSION = 1
 
@@ -106,11 +106,38 @@ def _partition(data: dict[str, Any] | list[list[str]]) -> Partition:
     return Partition(list(data["a"]), list(data["b"]), bool(data.get("oneway")), port)
 
 
+def _topology_json(topo: Topology) -> dict[str, Any]:
+    # "shared" stays the flat list it always was (code of before shared groups reads it).
+    return {
+        "nodes": list(topo.nodes),
+        "shared": list(topo.shared),
+        "shared_groups": [list(group) for group in topo.shared_groups],
+        "prefix": topo.prefix,
+        "sites": [list(site) for site in topo.sites],
+        "light": list(topo.light),
+        "disk_size": topo.disk_size,
+    }
+
+
+def _topology(data: dict[str, Any]) -> Topology:
+    groups = data.get("shared_groups")
+    if groups is None:  # written before shared groups: one group, or none
+        groups = [data["shared"]] if data["shared"] else []
+    return Topology(
+        nodes=tuple(data["nodes"]),
+        shared_groups=tuple(tuple(group) for group in groups),
+        prefix=data["prefix"],
+        sites=tuple(tuple(site) for site in data.get("sites", [])),
+        light=tuple(data.get("light", [])),
+        disk_size=int(data.get("disk_size", DISK_SIZE)),
+    )
+
+
 def _to_json(state: State) -> dict[str, Any]:
     topo = state.topology
     return {
         "version": VERSION,
-        "topology": {"nodes": list(topo.nodes), "shared": list(topo.shared), "prefix": topo.prefix},
+        "topology": _topology_json(topo),
         "complete": state.complete,
         "netns": state.netns,
         "host_made": state.host_made,
@@ -134,7 +161,6 @@ def _to_json(state: State) -> dict[str, Any]:
 
 
 def _from_json(data: dict[str, Any]) -> State:
-    topo = data["topology"]
     nodes = {}
     for name, rec in data.get("nodes", {}).items():
         daemons = {k: p for k, v in rec.get("daemons", {}).items() if (p := _proc(v))}
@@ -144,7 +170,7 @@ def _from_json(data: dict[str, Any]) -> State:
         for name, rec in data.get("netem", {}).items()
     }
     return State(
-        topology=Topology(tuple(topo["nodes"]), tuple(topo["shared"]), topo["prefix"]),
+        topology=_topology(data["topology"]),
         complete=bool(data.get("complete")),
         netns=list(data.get("netns", [])),
         host_made=list(data.get("host_made", [])),

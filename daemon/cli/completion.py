@@ -127,8 +127,8 @@ class Candidates:
     def nodes(self, prefix: str) -> list[str]:
         """The nodes and drpnodes of the selected services, as this node evaluates them."""
         from daemon.config import ini
-        from daemon.service.config import EvalContext, ServiceConfig
         from daemon.config.store import local_nodename, service_path
+        from daemon.service.config import EvalContext, ServiceConfig
 
         found: list[str] = []
         for name in self._selected():

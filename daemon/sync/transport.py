@@ -25,10 +25,14 @@ if TYPE_CHECKING:  # imported on first use: a third of the CLI's start-up time, 
 CONNECT_TIMEOUT = 10.0
 CHUNK = 256 * 1024
 KEEPALIVE = 10  # seconds between ssh's keepalives; 3 unanswered end the connection
+# AES-GCM first: with the CPU's AES instructions it moves more per second than OpenSSH's
+# default chacha20-poly1305 (1 GiB in 3.5-3.7 s against 3.8-4.7 s in the testbed); both
+# are AEAD ciphers, chacha20 stays last for CPUs without AES
+CIPHERS = ["aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "chacha20-poly1305@openssh.com"]
 SSH_OPTIONS = [
     "-o", "BatchMode=yes", "-o", f"ConnectTimeout={int(CONNECT_TIMEOUT)}",
     "-o", f"ServerAliveInterval={KEEPALIVE}", "-o", "ServerAliveCountMax=3",
-    "-o", "StrictHostKeyChecking=yes",
+    "-o", "StrictHostKeyChecking=yes", "-o", f"Ciphers={','.join(CIPHERS)}",
 ]  # fmt: skip
 SSH_FAILED = 255  # ssh's own failure (else the remote command's exit status)
 # What ssh says when the network goes away under a connection
@@ -127,6 +131,7 @@ class Peers:
                     connect_timeout=CONNECT_TIMEOUT,
                     keepalive_interval=10,
                     keepalive_count_max=3,
+                    encryption_algs=CIPHERS,
                 )
             except (OSError, asyncssh.Error, TimeoutError) as exc:
                 detail = _cause(exc)

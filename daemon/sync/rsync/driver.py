@@ -20,7 +20,7 @@ from daemon.sync import receive, stamps
 from daemon.sync.base import GUARD_TIMEOUT, SyncDriver, TransferResult, TransferSkipped
 from daemon.sync.progress import Progress
 from daemon.sync.rsync import points
-from daemon.sync.transport import LINK_LOST, Peers
+from daemon.sync.transport import CIPHERS, LINK_LOST, Peers
 from daemon.system import mounts
 from daemon.system.command import kill
 
@@ -36,7 +36,10 @@ DEFAULT_OPTIONS = [
     "-HAXpogDtrlx", "--delete", "--delete-after", "--delay-updates",
     f"--partial-dir={PARTIAL_DIR}", "--stats",
 ]  # fmt: skip
-SSH = "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10"
+SSH = (
+    "ssh -o BatchMode=yes -o ConnectTimeout=10 -o ServerAliveInterval=10 "
+    f"-o Ciphers={','.join(CIPHERS)}"
+)
 # Numbers as plain digits whatever the options or the locale (else "1.05M", "1.234.567"),
 # last so that an -h in the options cannot undo it; separators are still tolerated.
 PLAIN_NUMBERS = "--no-human-readable"

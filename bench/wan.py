@@ -14,6 +14,7 @@ namespace, on n3's port only): nothing touches the machine's own network.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -95,6 +96,7 @@ def prepare(tb: Testbed) -> None:
         done = tb.exec(node, FERRY, SVC, verb, "--local", timeout=300)
         if done.returncode != 0:
             raise RuntimeError(f"{node}: {verb}: {done.stderr.strip()[-300:]}")
+    sh(tb, "n3", "mkdir -p /srv/wan-top && mount -o subvolid=5 /dev/mapper/svc1.d0 /srv/wan-top")
     sh(tb, "n1", dump("/srv/wan/data/dump.sql", 1024, 1), timeout=900)
     sh(tb, "n1", "mkdir -p /srv/wan/files && cd /srv/wan/files && "
        f"{dump('/tmp/wan-files.sql', 100, 3)} && split -b 25600 -a 4 /tmp/wan-files.sql f && "
@@ -163,7 +165,9 @@ def eta_errors(
     return out
 
 
-RAW, RAW_PARENT, RAW_DIR = "/srv/wan/data/.raw", "/srv/wan/data/.raw-parent", "/srv/wan/.raw"
+# n3 receives the raw tool's streams in the disk's top level (mounted at /srv/wan-top), beside
+# the data subvolume that Ferry's receives replace
+RAW, RAW_PARENT, RAW_DIR = "/srv/wan/data/.raw", "/srv/wan/data/.raw-parent", "/srv/wan-top/raw"
 
 
 def raw_send(tb: Testbed, snap: str, zstd: bool, parent: str = "") -> float:
@@ -180,7 +184,7 @@ def clean_raw_target(tb: Testbed) -> None:
     """n3's raw receive directory, empty, beside (not in) the data Ferry replaces."""
     sh(tb, "n3", f"for s in {RAW_DIR}/.raw {RAW_DIR}/.raw-parent; do "
                  "btrfs subvolume delete $s >/dev/null 2>&1; done; "
-                 f"btrfs subvolume sync /srv/wan/data >/dev/null; mkdir -p {RAW_DIR}")  # fmt: skip
+                 f"btrfs subvolume sync /srv/wan-top >/dev/null; mkdir -p {RAW_DIR}")  # fmt: skip
 
 
 def snapshot_raw(tb: Testbed, name: str) -> None:
@@ -330,6 +334,8 @@ def run(argv: list[str]) -> int:
         print(f"bench wan failed: {exc}")
         return 1
     finally:
+        with contextlib.suppress(Exception):  # a testbed that did not come up has no n3
+            tb.exec("n3", "umount", "/srv/wan-top", timeout=60)
         tb.down()
     return 0
 

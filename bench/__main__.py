@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from bench import api, drill, failover, hostile, restore, scheduler, sync, wan
+from bench import api, drill, failover, hostile, restore, scale, scheduler, sync, wan
 
 BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **sync.BENCHMARKS,
@@ -16,6 +16,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], int]] = {
     **hostile.BENCHMARKS,
     **restore.BENCHMARKS,
     **wan.BENCHMARKS,
+    **scale.BENCHMARKS,
 }
 
 

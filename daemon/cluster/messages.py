@@ -58,6 +58,17 @@ class HeartbeatMsg(PeerMessage):
     free_mem: float = 0.0
     score: float = 0.0
     instances: dict[str, InstanceMsg] = Field(default_factory=dict)
+    leaving: float = Field(
+        default=0.0,
+        description="Sent by a daemon that stops on SIGTERM: its services go on running, and "
+        "for this many seconds its silence is not its death (restart_grace).",
+    )
+    digest: str = Field(
+        default="",
+        description="The sender's instances after this message, digested (see "
+        "cluster/state.py: instances_digest): a receiver whose copy differs asks for a full "
+        "message.",
+    )
     removed: list[str] = Field(
         default_factory=list, description="patch: the services whose instance is gone."
     )

@@ -99,6 +99,7 @@ class Monitor:
         self._busy: set[str] = set()
         self._clear: set[str] = set()
         self._local: dict[str, InstanceMsg] = {}
+        self._checksums: dict[str, tuple[tuple[int, int, int], str]] = {}  # by file stamp
         self._restarts: dict[tuple[str, str], int] = {}  # (service, rid) -> restarts done
         self._alerted: set[tuple[str, str]] = set()
         self._flags_applied: dict[str, tuple[str, float]] = {}  # service -> expect applied
@@ -135,11 +136,13 @@ class Monitor:
     ) -> InstanceMsg:
         previous = self._local.get(name)
         entry = ctx.services.cached(name)
-        stale = (
-            refresh
-            or entry is None
-            or time.time() - entry.updated_at > self.config.cluster.hb_interval
-        )
+        # A monitored resource is watched every round; the others every status_interval
+        # (each evaluation runs the resources' checks: a process per app)
+        watched = any(r.monitor for r in inst.resources.values())
+        every = self.config.cluster.hb_interval
+        if not watched:
+            every = max(every, self.config.node.status_interval)
+        stale = refresh or entry is None or time.time() - entry.updated_at > every
         if stale and name not in self._busy:
             try:
                 entry = await ctx.services.status(name, refresh=True)
@@ -148,10 +151,6 @@ class Monitor:
         mon = self.mon.get(name, MonState())
         data = entry.state if entry is not None else {}
         resources = data.get("resources", {})
-        try:
-            text = ctx.services.path(name).read_bytes()
-        except OSError:
-            text = b""
         boot_flag = state_dir(self.var_dir, name) / "boot_started"
         return InstanceMsg(
             avail=str(data.get("avail", previous.avail if previous else "undef")),
@@ -160,11 +159,26 @@ class Monitor:
             ready_since=mon.ready_since,
             frozen=is_frozen(self.var_dir, name),
             standby_down=any(r.get("status") == "stdby down" for r in resources.values()),
-            checksum=hashlib.sha256(text).hexdigest(),
+            checksum=self._checksum(ctx, name),
             boot_started=boot_flag.exists(),
             orchestrate=str(inst.value("DEFAULT", "orchestrate")),
             last_activation=last_activation(self.var_dir, name),
         )
+
+    def _checksum(self, ctx: MonitorContext, name: str) -> str:
+        """sha256 of the service's file, read again only when the file changed."""
+        path = ctx.services.path(name)
+        try:
+            st = path.stat()
+            stamp = (st.st_ino, st.st_mtime_ns, st.st_size)
+            known = self._checksums.get(name)
+            if known is not None and known[0] == stamp:
+                return known[1]
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        except OSError:
+            return hashlib.sha256(b"").hexdigest()
+        self._checksums[name] = (stamp, digest)
+        return digest
 
     async def round(self, ctx: MonitorContext, group: asyncio.TaskGroup) -> None:
         """One pass over the local services."""
@@ -180,7 +194,10 @@ class Monitor:
         self._clear.clear()
         snap = self.state.snapshot
         self._follow_flags(snap, instances)
-        local = {name: await self._instance_msg(ctx, name, i) for name, i in instances.items()}
+        # side by side: a status that runs checks holds up no other (NodeServices bounds them)
+        names = list(instances)
+        msgs = await asyncio.gather(*(self._instance_msg(ctx, n, instances[n]) for n in names))
+        local = dict(zip(names, msgs, strict=True))
         self._local = local
         self.state.post(LocalInstances(local))
         now = time.time()

@@ -24,6 +24,7 @@ operator's last word, and gossips it to a node that was down when it was said.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
@@ -98,6 +99,8 @@ class NodeInfo:
     sees: frozenset[str] = frozenset()  # the nodes this node hears, as it last said
     full_wanted: frozenset[str] = frozenset()  # the peers it needs a full message from
     witnessed: bool = False  # silent to us, but a live peer still hears it: not dead
+    digest: str = ""  # of instances, as its sender said (checked when they changed)
+    quiet_until: float = 0.0  # a daemon that said it stops: its silence is not death before
 
 
 @dataclass(frozen=True)
@@ -288,7 +291,7 @@ class ClusterState:
         """Seconds until the owner looks again: the tick, or sooner when a peer's silence
         reaches the timeout before (a death is declared on time, not up to a tick late)."""
         due = [
-            info.last_seen + self.hb_timeout - now
+            max(info.last_seen + self.hb_timeout, info.quiet_until) - now
             for name, info in self._nodes.items()
             if name != self.local and info.last_seen is not None and info.alive
         ]
@@ -388,6 +391,12 @@ class ClusterState:
             instances = {**info.instances, **msg.instances}
             for service in msg.removed:
                 instances.pop(service, None)
+            # ... and must leave our copy as the sender's: else ask for the whole state
+            # (what makes rare full messages safe; see heartbeat.FULL_EVERY)
+            changed = bool(msg.instances or msg.removed)
+            ours = instances_digest(instances) if changed else info.digest
+            if msg.digest and ours and ours != msg.digest:
+                return self._want_full(msg, info, "its digest differs from our copy")
         else:
             instances = dict(msg.instances)
         if msg.node in self._full_wanted:
@@ -408,7 +417,12 @@ class ClusterState:
             instances=instances,
             sees=frozenset(msg.sees),
             full_wanted=frozenset(msg.full_wanted),
+            digest=msg.digest or info.digest if msg.kind == "patch" else msg.digest,
+            quiet_until=now + msg.leaving if msg.leaving > 0 else 0.0,
         )
+        if msg.leaving > 0:
+            log.info("node %s: its daemon stops, its services run on: no failover for %gs",
+                     msg.node, msg.leaving)  # fmt: skip
         self._heard.add(msg.node)
         for service, expect in msg.expects.items():
             self._merge_expect(service, Expect.from_msg(expect))
@@ -417,14 +431,15 @@ class ClusterState:
             self.events.publish("node", {"node": msg.node, "state": "alive"})
         return True
 
-    def _want_full(self, msg: HeartbeatMsg, info: NodeInfo) -> bool:
-        """A patch we cannot apply (a gap): ignore it, ask its sender for a full message (in
-        our own heartbeats, ``full_wanted``); what we hold of that node stays as it was."""
+    def _want_full(self, msg: HeartbeatMsg, info: NodeInfo, why: str = "") -> bool:
+        """A patch we cannot apply (a gap, or a copy that would not match): ignore it, ask
+        its sender for a full message (in our own heartbeats, ``full_wanted``); what we
+        hold of that node stays as it was."""
         if msg.node in self._full_wanted:
             return False
         held = f"{info.gen} of boot {info.boot[:8]}" if info.boot else "nothing"
-        log.info("%s: patch %d of boot %s, we hold %s: asking for a full message",
-                 msg.node, msg.gen, msg.boot[:8], held)  # fmt: skip
+        log.info("%s: patch %d of boot %s, we hold %s%s: asking for a full message",
+                 msg.node, msg.gen, msg.boot[:8], held, f" ({why})" if why else "")  # fmt: skip
         self._full_wanted.add(msg.node)
         self._local_dirty = True
         return True
@@ -437,7 +452,7 @@ class ClusterState:
         for name, info in list(self._nodes.items()):
             if name == self.local or info.last_seen is None:
                 continue
-            silent = now - info.last_seen > self.hb_timeout
+            silent = now - info.last_seen > self.hb_timeout and now >= info.quiet_until
             if not silent or not (info.alive or info.witnessed):
                 continue
             witnesses = [
@@ -466,11 +481,15 @@ class ClusterState:
             changed = True
         return changed
 
-    def local_message(self, boot: str, gen: int, cluster: str) -> HeartbeatMsg:
-        """This node's full state, as sent to peers (see :func:`patch` for the patches)."""
+    def local_message(
+        self, boot: str, gen: int, cluster: str, leaving: float = 0.0
+    ) -> HeartbeatMsg:
+        """This node's full state, as sent to peers (see :func:`patch` for the patches);
+        ``leaving``: the last message of a daemon that stops."""
         snap = self._snapshot
         info = snap.nodes[self.local]
         return HeartbeatMsg(
+            leaving=leaving,
             node=self.local,
             cluster=cluster,
             boot=boot,
@@ -481,10 +500,19 @@ class ClusterState:
             free_mem=info.free_mem,
             score=info.score,
             instances=dict(info.instances),
+            digest=instances_digest(info.instances),
             expects={s: e.to_msg() for s, e in snap.expects.items()},
             sees=sorted(snap.alive()),
             full_wanted=sorted(snap.full_wanted),
         )
+
+
+def instances_digest(instances: Mapping[str, InstanceMsg]) -> str:
+    """A short digest of a node's instances, the same for the same content wherever it is
+    computed (sorted keys, the instances' own fields with their defaults)."""
+    canonical = {name: instances[name].model_dump(mode="json") for name in sorted(instances)}
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def patch(previous: HeartbeatMsg, current: HeartbeatMsg) -> HeartbeatMsg:

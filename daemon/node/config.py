@@ -135,6 +135,7 @@ class NodeSettings:
     tls: bool
     max_actions: int
     action_timeout: float
+    status_interval: float
     stop_grace: float
     actions_kept: int
     log_format: str
@@ -158,6 +159,7 @@ class ClusterSettings:
     hb_timeout: float
     ready_period: float
     rejoin_grace: float
+    restart_grace: float = 60.0
     quorum: bool = False
     arbitrators: tuple[str, ...] = ()
     split_action: str = "stop"
@@ -288,6 +290,7 @@ def _settings(bound: BoundDocument, path: str, default_name: str) -> NodeConfig:
             tls=n["tls"],
             max_actions=n["max_actions"],
             action_timeout=float(n["action_timeout"]),
+            status_interval=float(n["status_interval"]),
             stop_grace=float(n["stop_grace"]),
             actions_kept=n["actions_kept"],
             log_format=n["log_format"],
@@ -309,6 +312,7 @@ def _settings(bound: BoundDocument, path: str, default_name: str) -> NodeConfig:
             hb_timeout=float(cl["hb_timeout"]),
             ready_period=float(cl["ready_period"]),
             rejoin_grace=float(cl["rejoin_grace"]),
+            restart_grace=float(cl["restart_grace"]),
             quorum=bool(cl["quorum"]),
             arbitrators=tuple(cl["arbitrators"]),
             split_action=cl["split_action"],

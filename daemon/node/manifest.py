@@ -85,9 +85,19 @@ NODE = Manifest(
         ),
         Keyword(
             "max_actions",
-            "How many service actions run at once; the others wait in the queue.",
+            "How many service actions run at once; the others wait in the queue. A node that "
+            "dies hands its services to the others at once: each starts its share in waves "
+            "of this many.",
             POSITIVE,
-            default=4,
+            default=16,
+        ),
+        Keyword(
+            "status_interval",
+            "How often the monitor evaluates anew the status of an instance that has no "
+            "monitored resource (monitor = true: every round, hb_interval). Each evaluation "
+            "runs the resources' checks: hundreds of services each second cost a core.",
+            c.DURATION,
+            default=10,
         ),
         Keyword(
             "action_timeout",
@@ -212,6 +222,15 @@ CLUSTER = Manifest(
             "How long a leader stays 'ready' before an automatic start.",
             c.DURATION,
             default=5,
+        ),
+        Keyword(
+            "restart_grace",
+            "A daemon that stops on SIGTERM (a restart, an upgrade) tells its peers so in a "
+            "last heartbeat: its services go on running, and for this long its silence is "
+            "not taken for its death (no failover). A node that dies says nothing: "
+            "hb_timeout holds.",
+            c.DURATION,
+            default=60,
         ),
         Keyword(
             "rejoin_grace",

@@ -143,6 +143,8 @@ async def make_cluster(short_base: Path) -> AsyncIterator[MakeCluster]:
                 "hb_timeout": HB_TIMEOUT,
                 "ready_period": READY,
                 "rejoin_grace": REJOIN,
+                # a stop here stands for a death (no farewell): see test_restart_grace
+                "restart_grace": 0.0,
                 **cluster_kw,
             }
             config = replace(config, cluster=replace(config.cluster, **settings))

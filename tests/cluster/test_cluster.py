@@ -93,6 +93,25 @@ async def test_ha_failover_when_the_running_daemon_stops(make_cluster: MakeClust
     assert time.monotonic() - killed < HB_TIMEOUT + 4
 
 
+async def test_restart_grace_a_stopping_daemon_is_not_a_dead_node(
+    make_cluster: MakeCluster,
+) -> None:
+    """A daemon that stops on request (a restart) tells its peers so: its services run on,
+    and within restart_grace its silence is not a death: nothing fails over; back, it
+    finds its service where it was. (The harness's other tests model deaths by stops.)"""
+    cluster = await make_cluster(("n1", "n2"), restart_grace=30.0)
+    cluster.install("svc1", app_service("n1 n2"))
+    await _start_all(cluster)
+    await _until_only_on(cluster, "svc1", "n1", "svc1 up on n1 (the leader)")
+    await cluster.stop("n1")
+    await asyncio.sleep(HB_TIMEOUT + READY + 3)  # a death would have failed over by now
+    assert not cluster["n2"].is_up("svc1")
+    _, body = await cluster["n2"].api("GET", "/api/cluster")
+    assert {n["name"]: n["state"] for n in body["nodes"]}["n1"] == "up", body["nodes"]
+    await cluster.start("n1")
+    await _until_only_on(cluster, "svc1", "n1", "svc1 still on n1 after the restart")
+
+
 async def test_orchestrate_no_starts_nothing(make_cluster: MakeCluster) -> None:
     cluster = await make_cluster(("n1", "n2"))
     cluster.install("svc1", app_service("n1 n2", orchestrate="no"))

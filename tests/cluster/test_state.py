@@ -15,6 +15,7 @@ from daemon.cluster.state import (
     LocalInstances,
     PeerHeartbeat,
     SetExpect,
+    instances_digest,
     patch,
 )
 from daemon.events import EventBus
@@ -360,3 +361,38 @@ async def test_expects_are_kept_on_disk_and_a_bad_file_is_ignored(
     broken = ClusterState("n1", ["n2"], hb_timeout=3.0, events=EventBus(), clock=0.0, store=store)
     assert broken.snapshot.expects == {}
     assert f"{store}: unreadable, ignored" in caplog.text
+
+
+def test_a_patch_that_would_leave_our_copy_unlike_the_senders_asks_for_a_full() -> None:
+    """Every message carries the digest of its sender's instances: a patch whose result here
+    differs (a change we never got) is not applied, and a full message is asked for; an
+    empty patch is checked against the digest we hold, without computing."""
+    state = _state()
+    held = {"a": UP, "b": UP}
+    state.apply(PeerHeartbeat(_full(1, instances=held, digest=instances_digest(held)), 1.0), 1.0)
+    # the sender's b went down in a generation we did not get, and the next patch says a only
+    theirs = {"a": DOWN, "b": DOWN}
+    wrong = _patch(2, instances={"a": DOWN}, digest=instances_digest(theirs))
+    assert state.apply(PeerHeartbeat(wrong, 2.0), 2.0)
+    assert _held(state) == (1, held)  # kept as it was
+    assert "n2" in state.snapshot.full_wanted
+    state.apply(
+        PeerHeartbeat(_full(3, instances=theirs, digest=instances_digest(theirs)), 3.0), 3.0
+    )
+    assert _held(state) == (3, theirs) and "n2" not in state.snapshot.full_wanted
+    # an empty patch: our held digest is the one compared
+    assert state.apply(PeerHeartbeat(_patch(4, digest=instances_digest(theirs)), 4.0), 4.0)
+    assert _held(state)[0] == 4
+    state.apply(PeerHeartbeat(_patch(5, digest="0" * 16), 5.0), 5.0)
+    assert _held(state)[0] == 4 and "n2" in state.snapshot.full_wanted
+
+
+def test_the_digest_is_the_same_for_the_same_instances_wherever_computed() -> None:
+    one = {"b": DOWN, "a": UP}
+    other = dict(reversed(list(one.items())))
+    assert instances_digest(one) == instances_digest(other)
+    assert instances_digest(one) != instances_digest({"a": UP, "b": UP})
+    # a message at rest leaves out what has its default: it reads back the same
+    msg = _full(1, instances=one, digest=instances_digest(one))
+    again = HeartbeatMsg.model_validate_json(msg.model_dump_json(exclude_defaults=True))
+    assert again == msg and instances_digest(again.instances) == msg.digest

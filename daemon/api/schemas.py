@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
-from daemon.cluster.messages import ExpectMsg, InstanceMsg, PeerMessage
+from daemon.cluster.messages import ExpectMsg, InstanceMsg, PeerMessage, PongMsg
 from daemon.config.ini import MAX_BYTES
 
 NODE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
@@ -354,6 +354,11 @@ class SseEvent(_Response):
 class HeartbeatAck(_Response):
     node: str
     gen: int = Field(description="The generation received.")
+    state: PongMsg | None = Field(
+        default=None,
+        description="The receiver's own state (alive, its node facts): its sender hears it "
+        "through this answer, and the receiver sends no beat back while nothing changes.",
+    )
 
 
 class ClusterServiceView(_Response):

@@ -19,9 +19,11 @@ every ``MIN_GAP``) when what this node sends changes, the set of nodes it hears 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import ssl
+import time
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,8 +31,8 @@ from typing import Protocol
 
 import aiohttp
 
-from daemon.cluster.messages import HeartbeatMsg
-from daemon.cluster.state import ClusterState, LocalNode, Snapshot, patch
+from daemon.cluster.messages import HeartbeatMsg, PongMsg
+from daemon.cluster.state import ClusterState, LocalNode, PeerPong, Snapshot, patch
 from daemon.node.config import NodeConfig, Peer
 from daemon.tls.authority import tls_files
 from daemon.tls.contexts import client_context
@@ -93,28 +95,41 @@ class Heartbeat:
         self.config = config
         self.boot = uuid.uuid4().hex
         self.gen = 0
-        self.delivered: dict[str, int] = {}  # peer -> the generation last delivered to it
+        self.delivered: dict[str, HeartbeatMsg] = {}  # peer -> the full of the gen it got
         self.failing: set[str] = set()  # peers whose last send failed (logged once)
-        self.previous: HeartbeatMsg | None = None  # the full message of the last beat
         self.sent: dict[str, int] = {"full": 0, "patch": 0}  # messages delivered, by kind
+        self.skipped = 0  # beats not sent: a peer that beats us hears us in our answers
+        state.boot = self.boot
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self.leaving = 0.0  # set by farewell: the grace the last beat asks for
 
     def wants_full(self, peer: str, snap: Snapshot) -> bool:
-        """Does this peer get the full message of this generation (else the patch)? A patch
-        only goes to a peer that got the generation before it."""
+        """Does this peer get the full message of this generation (else a patch from the
+        generation it got last)?"""
         info = snap.nodes.get(peer)
         asked = info is not None and self.state.local in info.full_wanted
-        missed = self.delivered.get(peer) != self.gen - 1
-        return self.gen % FULL_EVERY == 0 or missed or asked
+        return self.gen % FULL_EVERY == 0 or peer not in self.delivered or asked
 
-    def messages(self, cluster: str) -> tuple[HeartbeatMsg, HeartbeatMsg | None]:
-        """The next generation: its full message, and the patch from the previous one."""
+    def quiet_towards(self, peer: str, diff: HeartbeatMsg, snap: Snapshot, now: float) -> bool:
+        """May this beat to peer be left out? Between two nodes one beat a period goes, from
+        the one whose name sorts first; the other one's answer carries its state
+        (PongMsg). So: peer sorts first, reads our answers, beats us (we heard it within
+        the period), and nothing but our node facts changed since what it got."""
+        info = snap.nodes.get(peer)
+        if info is None or not info.pongs or not peer < self.state.local:
+            return False
+        if info.last_seen is None or now - info.last_seen > 2 * self.config.cluster.hb_interval:
+            return False
+        held = self.delivered[peer]
+        return not (diff.instances or diff.expects or diff.removed or diff.leaving) and (
+            diff.sees == held.sees and diff.full_wanted == held.full_wanted
+            and diff.frozen == held.frozen
+        )  # fmt: skip
+
+    def message(self, cluster: str) -> HeartbeatMsg:
+        """The next generation's full message."""
         self.gen += 1
-        full = self.state.local_message(self.boot, self.gen, cluster, self.leaving)
-        diff = patch(self.previous, full) if self.previous is not None else None
-        self.previous = full
-        return full, diff
+        return self.state.local_message(self.boot, self.gen, cluster, self.leaving)
 
     async def run(self, ctx: NodeContext) -> None:
         """Send until cancelled. A peer that is slow to answer (cut off: its send waits for
@@ -164,36 +179,46 @@ class Heartbeat:
                 task.cancel()
 
     def beat(self, session: aiohttp.ClientSession, cluster: str, peers: Sequence[Peer]) -> None:
-        """Build the next generation and start its send to every peer not still busy."""
-        full, diff = self.messages(cluster)
+        """Build the next generation and start its send to every peer not still busy: a full
+        message, or a patch from what the peer got last (none when quiet_towards)."""
+        full = self.message(cluster)
         snap = self.state.snapshot
-        bodies: dict[str, str] = {}
+        now = time.time()
+        bodies: dict[tuple[str, int], str] = {}
         for peer in peers:
             busy = self._inflight.get(peer.name)
             if busy is not None and not busy.done():
                 continue  # it misses this generation: a full message next time
-            kind = "full" if diff is None or self.wants_full(peer.name, snap) else "patch"
-            if kind not in bodies:
-                message = full if kind == "full" else diff
-                assert message is not None
+            if self.wants_full(peer.name, snap):
+                message, key = full, ("full", 0)
+            else:
+                base = self.delivered[peer.name]
+                message, key = patch(base, full), ("patch", base.gen)
+                if self.quiet_towards(peer.name, message, snap, now):
+                    self.skipped += 1
+                    continue
+            if key not in bodies:
                 # the defaults are left out (the receiver's model has them): a patch at
                 # rest is the node's facts alone
-                bodies[kind] = message.model_dump_json(exclude_defaults=True)
-            task = asyncio.create_task(self._send(session, peer, kind, self.gen, bodies[kind]))
+                bodies[key] = message.model_dump_json(exclude_defaults=True)
+            task = asyncio.create_task(self._send(session, peer, key[0], full, bodies[key]))
             task.add_done_callback(_log_crash)
             self._inflight[peer.name] = task
 
     async def _send(
-        self, session: aiohttp.ClientSession, peer: Peer, kind: str, gen: int, body: str
+        self, session: aiohttp.ClientSession, peer: Peer, kind: str, full: HeartbeatMsg, body: str
     ) -> None:
         url = peer_url(peer, self.config.node.tls) + "/api/cluster/heartbeat"
         failed = peer.name in self.failing
+        pong: PongMsg | None = None
         try:
             async with session.post(
                 url, data=body, headers={"Content-Type": "application/json"}
             ) as resp:
                 ok = resp.status == 200
-                if not ok and not failed:
+                if ok:
+                    pong = _pong(await resp.read())
+                elif not failed:
                     log.warning("heartbeat to %s: HTTP %s %s", peer.name, resp.status,
                                 (await resp.text())[:200])  # fmt: skip
         except (aiohttp.ClientError, TimeoutError, OSError, ssl.SSLError) as exc:
@@ -201,12 +226,23 @@ class Heartbeat:
             if not failed:
                 log.info("heartbeat to %s failed: %s", peer.name, exc or type(exc).__name__)
         if ok:
-            self.delivered[peer.name] = gen
+            self.delivered[peer.name] = full
             self.failing.discard(peer.name)
             self.sent[kind] += 1
+            if pong is not None and pong.node == peer.name:
+                self.state.post(PeerPong(pong, time.time()))
         else:  # it may have missed this generation: the next message to it is a full one
             self.delivered.pop(peer.name, None)
             self.failing.add(peer.name)
+
+
+def _pong(body: bytes) -> PongMsg | None:
+    """The peer's state in its answer, when it sends one (an older peer does not)."""
+    try:
+        state = json.loads(body).get("state")
+        return PongMsg.model_validate(state) if state else None
+    except (ValueError, AttributeError):  # pydantic's ValidationError is a ValueError
+        return None
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:

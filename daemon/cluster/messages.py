@@ -58,6 +58,16 @@ class HeartbeatMsg(PeerMessage):
     free_mem: float = 0.0
     score: float = 0.0
     instances: dict[str, InstanceMsg] = Field(default_factory=dict)
+    base: int = Field(
+        default=0,
+        description="patch: the generation it applies on (0: gen - 1). A peer that was sent "
+        "no beat for a while gets a patch from the last one it got.",
+    )
+    pongs: bool = Field(
+        default=False,
+        description="The sender reads the receiver's state in the answer (PongMsg): a node "
+        "answered by it sends it no beat of its own while nothing changes.",
+    )
     leaving: float = Field(
         default=0.0,
         description="Sent by a daemon that stops on SIGTERM: its services go on running, and "
@@ -80,3 +90,18 @@ class HeartbeatMsg(PeerMessage):
         default_factory=list,
         description="The peers the sender needs a full message from (it missed a generation).",
     )
+
+
+class PongMsg(PeerMessage):
+    """What a node answers a heartbeat with: that it is alive, and its node facts. The
+    sender hears it through this answer, so that between two nodes one beat a period
+    goes, not two; its instances and expects still come in its own beats, on change."""
+
+    node: str
+    boot: str
+    frozen: bool = False
+    load: float = 0.0
+    free_mem: float = 0.0
+    score: float = 0.0
+    sees: list[str] = Field(default_factory=list)
+    full_wanted: list[str] = Field(default_factory=list)

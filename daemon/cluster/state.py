@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pydantic
 
-from daemon.cluster.messages import ExpectMsg, HeartbeatMsg, InstanceMsg
+from daemon.cluster.messages import ExpectMsg, HeartbeatMsg, InstanceMsg, PongMsg
 from daemon.cluster.placement import NodeFacts
 from daemon.config.store import write_atomically
 from daemon.events import EventBus
@@ -101,6 +101,7 @@ class NodeInfo:
     witnessed: bool = False  # silent to us, but a live peer still hears it: not dead
     digest: str = ""  # of instances, as its sender said (checked when they changed)
     quiet_until: float = 0.0  # a daemon that said it stops: its silence is not death before
+    pongs: bool = False  # it reads our answers to its beats: while it beats, we need not
 
 
 @dataclass(frozen=True)
@@ -159,6 +160,12 @@ class PeerHeartbeat:
 
 
 @dataclass(frozen=True)
+class PeerPong:
+    message: PongMsg
+    received_at: float
+
+
+@dataclass(frozen=True)
 class LocalInstances:
     """This node's instances, all of them (a missing service was removed)."""
 
@@ -183,7 +190,7 @@ class ArbitratorVotes:
     votes: int
 
 
-Message = PeerHeartbeat | LocalInstances | LocalNode | SetExpect | ArbitratorVotes
+Message = PeerHeartbeat | PeerPong | LocalInstances | LocalNode | SetExpect | ArbitratorVotes
 
 
 class ClusterState:
@@ -201,6 +208,7 @@ class ClusterState:
         store: Path | None = None,
     ) -> None:
         self.local = local
+        self.boot = ""  # this daemon's boot, as its heartbeats say it (set by Heartbeat)
         self.peers = [p for p in peers if p != local]
         self.hb_timeout = hb_timeout
         self.events = events
@@ -334,6 +342,8 @@ class ClusterState:
         """Apply one message; True when the data changed. (Called by the owner, and tests.)"""
         if isinstance(message, PeerHeartbeat):
             return self._heartbeat(message.message, message.received_at)
+        if isinstance(message, PeerPong):
+            return self._pong(message.message, message.received_at)
         if isinstance(message, LocalInstances):
             info = self._nodes[self.local]
             if dict(info.instances) == dict(message.instances):
@@ -385,8 +395,8 @@ class ClusterState:
         if same_boot and msg.gen <= info.gen:
             return False  # late or duplicate: we hold this generation or a newer one
         if msg.kind == "patch":
-            # A patch applies only on the generation before it, of the same boot.
-            if not (same_boot and msg.gen - 1 == info.gen):
+            # A patch applies only on the generation it was made from, of the same boot.
+            if not (same_boot and (msg.base or msg.gen - 1) == info.gen):
                 return self._want_full(msg, info)
             instances = {**info.instances, **msg.instances}
             for service in msg.removed:
@@ -419,6 +429,7 @@ class ClusterState:
             full_wanted=frozenset(msg.full_wanted),
             digest=msg.digest or info.digest if msg.kind == "patch" else msg.digest,
             quiet_until=now + msg.leaving if msg.leaving > 0 else 0.0,
+            pongs=msg.pongs,
         )
         if msg.leaving > 0:
             log.info("node %s: its daemon stops, its services run on: no failover for %gs",
@@ -430,6 +441,47 @@ class ClusterState:
             log.info("node %s is alive", msg.node)
             self.events.publish("node", {"node": msg.node, "state": "alive"})
         return True
+
+    def _pong(self, msg: PongMsg, now: float) -> bool:
+        """A peer's answer to our beat: it is alive, with these facts. Only for the boot we
+        hold the state of (a restarted peer first sends its full state in a beat)."""
+        info = self._nodes.get(msg.node)
+        if info is None or msg.node == self.local or not info.boot or msg.boot != info.boot:
+            return False
+        was_alive = info.alive
+        self._nodes[msg.node] = replace(
+            info,
+            alive=True,
+            alive_since=info.alive_since if was_alive else now,
+            frozen=msg.frozen,
+            load=msg.load,
+            free_mem=msg.free_mem,
+            score=msg.score,
+            last_seen=now,
+            sees=frozenset(msg.sees),
+            full_wanted=frozenset(msg.full_wanted),
+            witnessed=False,
+            quiet_until=0.0,
+        )
+        if not was_alive:
+            log.info("node %s is alive", msg.node)
+            self.events.publish("node", {"node": msg.node, "state": "alive"})
+        return True
+
+    def local_pong(self) -> PongMsg:
+        """This node's answer to a peer's beat (see :class:`PongMsg`)."""
+        snap = self._snapshot
+        info = snap.nodes[self.local]
+        return PongMsg(
+            node=self.local,
+            boot=self.boot,
+            frozen=info.frozen,
+            load=info.load,
+            free_mem=info.free_mem,
+            score=info.score,
+            sees=sorted(snap.alive()),
+            full_wanted=sorted(snap.full_wanted),
+        )
 
     def _want_full(self, msg: HeartbeatMsg, info: NodeInfo, why: str = "") -> bool:
         """A patch we cannot apply (a gap, or a copy that would not match): ignore it, ask
@@ -490,6 +542,7 @@ class ClusterState:
         info = snap.nodes[self.local]
         return HeartbeatMsg(
             leaving=leaving,
+            pongs=True,
             node=self.local,
             cluster=cluster,
             boot=boot,
@@ -519,15 +572,17 @@ def patch(previous: HeartbeatMsg, current: HeartbeatMsg) -> HeartbeatMsg:
     """The patch that turns ``previous`` (the full message of generation gen - 1) into
     ``current`` (the full message of gen): the instances and expects that changed, the
     services removed; the node facts, ``sees`` and ``full_wanted`` as they are (small)."""
-    assert previous.kind == current.kind == "full" and previous.gen + 1 == current.gen
+    assert previous.kind == current.kind == "full" and previous.gen < current.gen
     instances = {
         s: i for s, i in current.instances.items() if previous.instances.get(s) != i
     }  # fmt: skip
     expects = {s: e for s, e in current.expects.items() if previous.expects.get(s) != e}
     removed = sorted(set(previous.instances) - set(current.instances))
+    base = previous.gen if previous.gen + 1 != current.gen else 0
     return current.model_copy(
-        update={"kind": "patch", "instances": instances, "expects": expects, "removed": removed}
-    )
+        update={"kind": "patch", "instances": instances, "expects": expects,
+                "removed": removed, "base": base}
+    )  # fmt: skip
 
 
 def load_expects(path: Path) -> dict[str, Expect]:

@@ -445,8 +445,7 @@ async def test_heartbeats_are_patches_and_a_lost_one_is_repaired_by_a_full(
         return all(task.done() for task in hb1._inflight.values())
 
     await eventually(idle, 5, "no heartbeat in flight")
-    hb1.messages("test")
-    hb1.delivered["n2"] = hb1.gen  # n1 believes n2 got it
+    hb1.delivered["n2"] = hb1.message("test")  # n1 believes n2 got a generation it did not
 
     async def repaired() -> bool:
         return hb1.sent["full"] > fulls and n2_holds_n1()

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 
 from daemon.cluster.heartbeat import FULL_EVERY, Heartbeat
-from daemon.cluster.messages import ExpectMsg, HeartbeatMsg, InstanceMsg
+from daemon.cluster.messages import ExpectMsg, HeartbeatMsg, InstanceMsg, PongMsg
 from daemon.cluster.state import (
     ClusterState,
     Expect,
     LocalInstances,
     PeerHeartbeat,
+    PeerPong,
     SetExpect,
     instances_digest,
     patch,
@@ -276,26 +277,30 @@ def _sender(peers: str = "n2=127.0.0.1:1 n3=127.0.0.1:2") -> Heartbeat:
     return Heartbeat(state, config)
 
 
-def test_the_sender_sends_a_full_first_then_consecutive_patches() -> None:
+def test_the_sender_sends_a_full_first_then_patches_from_what_each_peer_got() -> None:
     hb = _sender()
-    full, diff = hb.messages("c")
-    assert (full.kind, full.gen, diff) == ("full", 1, None)
+    first = hb.message("c")
+    assert (first.kind, first.gen) == ("full", 1)
     assert hb.wants_full("n2", hb.state.snapshot)  # never sent to: a full
-    hb.delivered.update(n2=1, n3=1)
+    hb.delivered.update(n2=first, n3=first)
     hb.state.apply(LocalInstances({"a": UP}), 0.0)
     hb.state._publish()
-    full, diff = hb.messages("c")
-    assert diff is not None and (diff.kind, diff.gen, diff.instances) == ("patch", 2, {"a": UP})
+    second = hb.message("c")
+    diff = patch(hb.delivered["n2"], second)
+    assert (diff.kind, diff.gen, diff.base, diff.instances) == ("patch", 2, 0, {"a": UP})
     assert not hb.wants_full("n2", hb.state.snapshot)
-    _, diff = hb.messages("c")
-    assert diff is not None and diff.gen == 3 and diff.instances == {} and diff.removed == []
+    hb.delivered["n2"] = second
+    third = hb.message("c")
+    # n2 got generation 2, n3 only 1: each gets the patch from its own generation
+    to_n2, to_n3 = patch(hb.delivered["n2"], third), patch(hb.delivered["n3"], third)
+    assert (to_n2.base, to_n2.instances) == (0, {})  # consecutive: base left at its default
+    assert (to_n3.base, to_n3.instances) == (1, {"a": UP})
 
 
 def test_the_sender_resends_a_full_after_a_failure_a_request_or_every_n_beats() -> None:
     hb = _sender()
-    hb.messages("c")
-    hb.delivered.update(n2=1)  # the send to n3 failed: it may miss a generation
-    hb.messages("c")
+    hb.delivered.update(n2=hb.message("c"))  # the send to n3 failed
+    hb.message("c")
     snap = hb.state.snapshot
     assert not hb.wants_full("n2", snap) and hb.wants_full("n3", snap)
     # n2 says (in its heartbeat) it wants a full from us
@@ -306,8 +311,59 @@ def test_the_sender_resends_a_full_after_a_failure_a_request_or_every_n_beats() 
     hb.state._publish()
     assert not hb.wants_full("n2", hb.state.snapshot)
     while hb.gen % FULL_EVERY:
-        hb.messages("c")
+        hb.message("c")
     assert hb.wants_full("n2", hb.state.snapshot)  # the safety net
+
+
+def test_a_patch_from_an_older_generation_applies_on_that_generation_only() -> None:
+    state = _state()
+    state.apply(PeerHeartbeat(_full(3, instances={"a": UP}), 1.0), 1.0)
+    assert state.apply(PeerHeartbeat(_patch(7, base=3, instances={"b": UP}), 2.0), 2.0)
+    assert _held(state) == (7, {"a": UP, "b": UP})
+    state.apply(PeerHeartbeat(_patch(9, base=8, instances={"c": UP}), 3.0), 3.0)  # a gap
+    assert _held(state) == (7, {"a": UP, "b": UP}) and "n2" in state.snapshot.full_wanted
+
+
+def test_a_pong_is_the_peer_alive_with_its_facts_for_the_boot_we_hold() -> None:
+    """The answer to our beat says the peer lives (as a beat of its own would), with its
+    node facts; not for a boot whose state we do not hold (its full beat comes first)."""
+    state = _state()
+    pong = PongMsg(node="n2", boot="b1", load=2.5, sees=["n1", "n2"], full_wanted=["n1"])
+    assert not state.apply(PeerPong(pong, 1.0), 1.0)  # nothing held of n2 yet
+    state.apply(PeerHeartbeat(_full(1, instances={"a": UP}), 1.0), 1.0)
+    assert state.expire(4.5)  # silent: dead
+    assert state.apply(PeerPong(pong, 5.0), 5.0)
+    state._publish()
+    info = state.snapshot.nodes["n2"]
+    assert info.alive and info.last_seen == 5.0 and info.load == 2.5
+    assert info.sees == {"n1", "n2"} and info.full_wanted == {"n1"}
+    assert dict(info.instances) == {"a": UP} and info.gen == 1  # its state: beats only
+    assert not state.apply(PeerPong(pong.model_copy(update={"boot": "b2"}), 6.0), 6.0)
+
+
+def test_between_two_nodes_one_beat_a_period_goes_while_nothing_changes() -> None:
+    """n1 beats n3 every period; n3 (it sorts after n1) answers with its state and sends n1
+    a beat only when something changed (or n1 stops beating it)."""
+    text = "[node]\nname = n3\n[cluster]\nname = c\npeers = n1=127.0.0.1:1 n3=127.0.0.1:3\n"
+    config = node_config_from_text(text, "node.conf", "n3")
+    state = ClusterState("n3", ["n1"], hb_timeout=3.0, events=EventBus(), clock=0.0)
+    hb = Heartbeat(state, config)
+    n1 = HeartbeatMsg(node="n1", cluster="c", boot="x", gen=1, sent_at=0.0, pongs=True)
+    state.apply(PeerHeartbeat(n1, 10.0), 10.0)
+    state._publish()
+    hb.delivered["n1"] = hb.message("c")
+    diff = patch(hb.delivered["n1"], hb.message("c"))
+    assert hb.quiet_towards("n1", diff, state.snapshot, 10.5)  # nothing new, n1 beats us
+    assert not hb.quiet_towards("n1", diff, state.snapshot, 30.0)  # n1 went quiet: we beat
+    state.apply(LocalInstances({"a": UP}), 10.6)
+    state._publish()
+    diff = patch(hb.delivered["n1"], hb.message("c"))
+    assert not hb.quiet_towards("n1", diff, state.snapshot, 10.7)  # a change: it goes
+    older = n1.model_copy(update={"gen": 2, "pongs": False})  # a peer that reads no answers
+    state.apply(PeerHeartbeat(older, 10.8), 10.8)
+    state._publish()
+    quiet = patch(hb.delivered["n1"], hb.delivered["n1"].model_copy(update={"gen": 99}))
+    assert not hb.quiet_towards("n1", quiet, state.snapshot, 10.9)
 
 
 def test_alive_since_restarts_with_the_daemon_or_after_a_death() -> None:

@@ -163,7 +163,7 @@ async def heartbeat(call: Call) -> HeartbeatAck:
     if msg.node not in {p.name for p in call.ctx.node.cluster.peers}:
         raise ApiError(403, f"{msg.node} is not a peer of this node", field="node")
     state.post(PeerHeartbeat(msg, time.time()))
-    return HeartbeatAck(node=call.ctx.nodename, gen=msg.gen)
+    return HeartbeatAck(node=call.ctx.nodename, gen=msg.gen, state=state.local_pong())
 
 
 async def peer_config(call: Call) -> ValidationReport:

@@ -96,6 +96,7 @@ class Heartbeat:
         self.boot = uuid.uuid4().hex
         self.gen = 0
         self.delivered: dict[str, HeartbeatMsg] = {}  # peer -> the full of the gen it got
+        self.delivered_boot: dict[str, str] = {}  # peer -> its boot when it got it
         self.failing: set[str] = set()  # peers whose last send failed (logged once)
         self.sent: dict[str, int] = {"full": 0, "patch": 0}  # messages delivered, by kind
         self.skipped = 0  # beats not sent: a peer that beats us hears us in our answers
@@ -108,7 +109,9 @@ class Heartbeat:
         generation it got last)?"""
         info = snap.nodes.get(peer)
         asked = info is not None and self.state.local in info.full_wanted
-        return self.gen % FULL_EVERY == 0 or peer not in self.delivered or asked
+        # a peer that restarted holds nothing of us (and asks nothing: it got no patch)
+        restarted = info is not None and info.boot != self.delivered_boot.get(peer, info.boot)
+        return self.gen % FULL_EVERY == 0 or peer not in self.delivered or asked or restarted
 
     def quiet_towards(self, peer: str, diff: HeartbeatMsg, snap: Snapshot, now: float) -> bool:
         """May this beat to peer be left out? Between two nodes one beat a period goes, from
@@ -210,6 +213,8 @@ class Heartbeat:
     ) -> None:
         url = peer_url(peer, self.config.node.tls) + "/api/cluster/heartbeat"
         failed = peer.name in self.failing
+        known = self.state.snapshot.nodes.get(peer.name)
+        boot = known.boot if known is not None else ""  # the boot this message goes to
         pong: PongMsg | None = None
         try:
             async with session.post(
@@ -227,6 +232,7 @@ class Heartbeat:
                 log.info("heartbeat to %s failed: %s", peer.name, exc or type(exc).__name__)
         if ok:
             self.delivered[peer.name] = full
+            self.delivered_boot[peer.name] = boot
             self.failing.discard(peer.name)
             self.sent[kind] += 1
             if pong is not None and pong.node == peer.name:

@@ -452,3 +452,18 @@ def test_the_digest_is_the_same_for_the_same_instances_wherever_computed() -> No
     msg = _full(1, instances=one, digest=instances_digest(one))
     again = HeartbeatMsg.model_validate_json(msg.model_dump_json(exclude_defaults=True))
     assert again == msg and instances_digest(again.instances) == msg.digest
+
+
+def test_a_peer_that_restarted_gets_a_full_though_it_asks_for_nothing() -> None:
+    """A restarted peer holds nothing of us; a node that stays quiet towards it (it beats
+    us) would never send it a patch it could fail on, so it would never ask: the new boot
+    in its beat is what says a full is due."""
+    hb = _sender()
+    hb.state.apply(PeerHeartbeat(_full(1, boot="b1"), 1.0), 1.0)
+    hb.state._publish()
+    hb.delivered["n2"], hb.delivered_boot["n2"] = hb.message("c"), "b1"
+    hb.message("c")
+    assert not hb.wants_full("n2", hb.state.snapshot)
+    hb.state.apply(PeerHeartbeat(_full(1, boot="b2"), 2.0), 2.0)  # n2's daemon restarted
+    hb.state._publish()
+    assert hb.wants_full("n2", hb.state.snapshot)

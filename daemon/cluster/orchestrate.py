@@ -76,9 +76,12 @@ class Decision:
 NONE = Decision("none")
 
 
-def placement_input(svc: ServiceView) -> PlacementInput:
+def placement_input(svc: ServiceView, thawing: bool = False) -> PlacementInput:
+    """The placement's view of the service. ``thawing``: its frozen instances count as
+    candidates (an expect that thaws every instance is being followed: they are about to be
+    thawed, each by its own node, a beat later)."""
     failed = frozenset(n for n, i in svc.instances.items() if i.state == "start failed")
-    frozen = frozenset(n for n, i in svc.instances.items() if i.frozen)
+    frozen = frozenset() if thawing else frozenset(n for n, i in svc.instances.items() if i.frozen)
     return PlacementInput(svc.name, svc.nodes, svc.placement, failed=failed, excluded=frozen)
 
 
@@ -185,7 +188,9 @@ def _flex_started(svc: ServiceView, ctx: Context, local: InstanceView) -> Decisi
     """A flex start: flex_target instances, or as many as there are candidates (a dead or
     frozen node cannot run one); reached, said by a running instance, once they run."""
     running = [n for n, i in svc.instances.items() if i.running]
-    ranked = candidates(placement_input(svc), ctx.facts)
+    # the instances still frozen are thawed by this very expect: they count (else a node
+    # that sees the expect first says it reached with its own instance alone)
+    ranked = candidates(placement_input(svc, thawing=True), ctx.facts)
     wanted = max(1, min(svc.flex_target, len(ranked)))
     if local.running and len(running) >= wanted:
         return Decision("reached", f"{len(running)} flex instances up")

@@ -457,3 +457,16 @@ def test_flex_start_is_reached_with_the_target_or_every_candidate(
     facts = {n: NodeFacts(n, alive=n in alive) for n in ("n1", "n2", "n3")}
     service = svc(expect="started", flex_target=3, instances=instances, **FLEX)
     assert decide(service, ctx(local, facts=facts)).action == expected
+
+
+def test_flex_start_counts_the_instances_its_expect_thaws() -> None:
+    """A service created on n1 arrives frozen on n2 and n3; the operator's start thaws every
+    instance, each node when it sees the expect. n1, running already, must not say the start
+    reached with its instance alone while n2 and n3 are still frozen: they are about to run."""
+    instances = inst_map(inst("n1", "up"), inst("n2", frozen=True), inst("n3", frozen=True))
+    service = svc(expect="started", flex_target=3, instances=instances, **FLEX)
+    assert decide(service, ctx("n1")).action == "none"
+    # a node that cannot run it (a node frozen as a whole) still does not count
+    facts = {**FACTS, "n2": NodeFacts("n2", alive=True, frozen=True),
+             "n3": NodeFacts("n3", alive=True, frozen=True)}  # fmt: skip
+    assert decide(service, ctx("n1", facts=facts)).action == "reached"

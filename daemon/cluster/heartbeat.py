@@ -1,19 +1,23 @@
-"""Heartbeat sender: this node's state to every peer, every hb_interval (and on change).
+"""Heartbeat sender: this node's state to its peers, every hb_interval (and on change).
 
 Transport: ``POST /api/cluster/heartbeat`` on the peer's TCP listener, over TLS
 with this node's certificate as client certificate (the peer accepts only a
 node certificate of the cluster CA whose CN is the sending node). Every beat
 has the next generation number (``boot`` changes when the daemon restarts).
-A peer gets a **full** message first, then **patches** (what changed since the
-previous generation). It gets a full again: after a send to it failed (it may
-have missed a generation), when its own heartbeat says it wants one (it got a
-patch it could not apply, or one that would leave its copy unlike ours: every message
-carries the digest of our instances, see ``ClusterState``), and every ``FULL_EVERY``
-beats (a safety net against anything else). At rest a patch carries the node's facts
-only: the bytes on a node's link grow with the nodes, not with the services. Sends to
-the peers run side by side; a beat goes out every hb_interval, and at once (at most
-every ``MIN_GAP``) when what this node sends changes, the set of nodes it hears included
-(see ``ClusterState``).
+
+Between two nodes one beat goes a period: the node whose name sorts first beats the
+other, whose answer carries its own state (``PongMsg``: alive, node facts, what it sees
+and wants); the second beats the first only when something changed, when the first
+stopped beating it, or when the first reads no answers (``pongs``). A peer gets a
+**full** message first, then **patches** from the generation it got last (``base``). It
+gets a full again: after a send to it failed, when it asks (a patch it could not apply,
+or one that would leave its copy unlike ours: every message carries the digest of our
+instances, see ``ClusterState``), when its daemon restarted (a new boot: it holds nothing
+of us), and every ``FULL_EVERY`` beats (a safety net). At rest a patch carries the
+node's facts only: the bytes on a link grow with the nodes, not with the services. Sends
+to the peers run side by side; a beat goes out every hb_interval, and at once (at most
+every ``MIN_GAP``) when what this node sends changes, the set of nodes it hears included.
+A daemon that stops says so in a last beat (``farewell``: restart_grace).
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ SSH_OPTIONS = [
 SSH_FAILED = 255  # ssh's own failure (else the remote command's exit status)
 # What ssh says when the network goes away under a connection
 LINK_LOST = (
-    "Timeout, server not responding",
+    "not responding",  # ssh: "Timeout, server <host> not responding."
     "Broken pipe",
     "Connection reset",
     "Connection timed out",

@@ -8,6 +8,7 @@ import subprocess
 
 import pytest
 
+from daemon.sync.transport import TransportError, ssh_result
 from daemon.sync.wire import Compression, RateLimit, parse_compression, parse_rate, render_rate
 
 
@@ -118,3 +119,10 @@ def test_an_idle_link_does_not_bank_a_burst() -> None:
 
     asyncio.run(burst())
     assert clock.now - 3600.0 >= 1.75
+
+
+def test_ssh_saying_its_server_does_not_respond_is_a_lost_link() -> None:
+    """ssh names the host in the middle of its words: the link is lost all the same."""
+    with pytest.raises(TransportError, match="the link was lost after 42 bytes"):
+        ssh_result("n3", ["docker", "load"], 255, b"", b"Timeout, server n3 not responding.\n",
+                   42, False)  # fmt: skip

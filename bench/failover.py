@@ -82,14 +82,14 @@ def ferry(tb: Testbed, node: str, *args: str, timeout: float = 300) -> str:
     return str(done.stdout)
 
 
-def _endpoint(tb: Testbed, node: str) -> client.Endpoint:
+def endpoint(tb: Testbed, node: str) -> client.Endpoint:
     return client.Endpoint(socket_path=tb.node_root(node) / "var/lib/ferry/ferryd.sock")
 
 
 def cluster(tb: Testbed, node: str, timeout: float = 3.0) -> dict[str, Any] | None:
     """The node's daemon's ``/api/cluster``, or None when it cannot answer."""
     try:
-        return client.get_cluster(_endpoint(tb, node), timeout=timeout)
+        return client.get_cluster(endpoint(tb, node), timeout=timeout)
     except Exception:  # a dead node, a daemon restarting: no answer
         return None
 
@@ -97,7 +97,7 @@ def cluster(tb: Testbed, node: str, timeout: float = 3.0) -> dict[str, Any] | No
 def avail(tb: Testbed, node: str, timeout: float = 10.0) -> str:
     """svc1's instance status on the node, evaluated now by its daemon ('?' when unknown)."""
     try:
-        return str(client.get_status(_endpoint(tb, node), "svc1", True, timeout)["avail"])
+        return str(client.get_status(endpoint(tb, node), "svc1", True, timeout)["avail"])
     except Exception:
         return "?"
 
@@ -212,7 +212,7 @@ def failover_once(tb: Testbed, limit: float) -> dict[str, Any]:
     finally:
         stop.set()
         watcher.join(5)
-    ep = _endpoint(tb, "n2")
+    ep = endpoint(tb, "n2")
     action: dict[str, Any] | None = None
     for summary in client.list_actions(ep, "svc1", limit=10):  # newest first
         if summary["action"] == "start" and summary["created_at"] > killed:
@@ -548,7 +548,7 @@ def diagnose(tb: Testbed) -> None:
     """The failed actions of the last minutes on n1 and n2: error and log tail."""
     for node in ("n1", "n2"):
         try:
-            ep = _endpoint(tb, node)
+            ep = endpoint(tb, node)
             for summary in client.list_actions(ep, "svc1", limit=8):
                 if summary["state"] == "failed" and summary["created_at"] > time.time() - 600:
                     record = client.get_action(ep, summary["id"])

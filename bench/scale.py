@@ -30,11 +30,11 @@ import json
 import random
 import statistics
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from bench.failover import BenchError, cluster, endpoint, wait
 from daemon.cli import client
 from tests.testbed import Testbed
 
@@ -53,10 +53,6 @@ start = mkdir -p /run/scale && touch /run/scale/{name}
 stop = rm -f /run/scale/{name}
 check = test -f /run/scale/{name}
 """
-
-
-class BenchError(RuntimeError):
-    pass
 
 
 # ------------------------------------------------------------------------------ services
@@ -109,17 +105,6 @@ def install(tb: Testbed, placed: dict[str, tuple[str, ...]]) -> float:
 # --------------------------------------------------------------------------- observing
 
 
-def endpoint(tb: Testbed, node: str) -> client.Endpoint:
-    return client.Endpoint(socket_path=tb.node_root(node) / "var/lib/ferry/ferryd.sock")
-
-
-def view(tb: Testbed, node: str, timeout: float = 5.0) -> dict[str, Any] | None:
-    try:
-        return client.get_cluster(endpoint(tb, node), timeout=timeout)
-    except Exception:  # a dead node or a restarting daemon: no answer
-        return None
-
-
 def up_where(data: dict[str, Any]) -> dict[str, set[str]]:
     """Service -> the nodes where the view shows it up."""
     out: dict[str, set[str]] = {}
@@ -146,15 +131,6 @@ def running(tb: Testbed, nodes: tuple[str, ...]) -> dict[str, set[str]]:
             for name in names:
                 out.setdefault(name, set()).add(node)
     return out
-
-
-def wait(what: str, check: Callable[[], bool], limit: float, every: float = 0.5) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < limit:
-        if check():
-            return time.monotonic() - started
-        time.sleep(every)
-    raise BenchError(f"timed out after {limit:g}s waiting for {what}")
 
 
 def link_bytes(tb: Testbed, node: str) -> int:
@@ -233,7 +209,7 @@ def bring_up(tb: Testbed, nodes: tuple[str, ...], placed: dict[str, tuple[str, .
     want = set(placed)
 
     def all_up() -> bool:
-        data = view(tb, nodes[0])
+        data = cluster(tb, nodes[0], timeout=5.0)
         return data is not None and want <= {s for s, on in up_where(data).items() if on}
 
     took = wait("every service up", all_up, 300)

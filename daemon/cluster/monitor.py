@@ -415,6 +415,12 @@ class Monitor:
                 if elsewhere:  # the guard, whatever decided: never two failover instances
                     log.warning("%s: not starting: running on %s", name, ", ".join(elsewhere))
                     return
+            if action == "start":
+                unknown = sorted(snap.unheard() & {*view.nodes, *view.drpnodes})
+                if unknown:  # what runs there is unknown to us: it may run this service
+                    log.info("%s: not starting yet: the state of %s is not known here", name,
+                             ", ".join(unknown))  # fmt: skip
+                    return
             log.info("%s: %s (%s)", name, action, decision.reason)
             self._busy.add(name)
             if action in BUSY_STATES:

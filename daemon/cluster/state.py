@@ -102,6 +102,7 @@ class NodeInfo:
     digest: str = ""  # of instances, as its sender said (checked when they changed)
     quiet_until: float = 0.0  # a daemon that said it stops: its silence is not death before
     pongs: bool = False  # it reads our answers to its beats: while it beats, we need not
+    stale: bool = False  # alive by its answers, its instances not heard since a silence
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,14 @@ class Snapshot:
 
     def alive(self) -> list[str]:
         return [n for n, info in self.nodes.items() if info.alive]
+
+    def unheard(self) -> frozenset[str]:
+        """Nodes whose instances are unknown to us: a live peer hears them and we do not,
+        or they answer our beats again after a silence and their state has not come yet."""
+        others = [i for n, i in self.nodes.items() if n != self.local and i.alive]
+        told = {n for info in others for n in info.sees if n in self.nodes}
+        cut = {n for n in told if n != self.local and not self.nodes[n].alive}
+        return frozenset(cut | {i.name for i in others if i.stale})
 
     def facts(self) -> dict[str, NodeFacts]:
         return {
@@ -462,9 +471,15 @@ class ClusterState:
             full_wanted=frozenset(msg.full_wanted),
             witnessed=False,
             quiet_until=0.0,
+            stale=info.stale or not was_alive,
         )
         if not was_alive:
-            log.info("node %s is alive", msg.node)
+            # Back from a silence: what we hold of its instances is from before it, and a
+            # pong does not carry them (after a partition it may run what we stopped). It
+            # lives, its state comes with its next beat: a full one, which we ask for.
+            log.info("node %s is alive: asking for its state", msg.node)
+            self._full_wanted.add(msg.node)
+            self._local_dirty = True
             self.events.publish("node", {"node": msg.node, "state": "alive"})
         return True
 

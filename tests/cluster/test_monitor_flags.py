@@ -1,4 +1,5 @@
-"""How the monitor turns expects into this node's persistent instance flags."""
+"""How the monitor turns expects into this node's persistent instance flags, and when it
+holds a start back."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from typing import Any
 import pytest
 
 from daemon.cluster.flags import frozen_path, set_flag
+from daemon.cluster.messages import HeartbeatMsg, PongMsg
 from daemon.cluster.monitor import Monitor
-from daemon.cluster.state import ClusterState, Expect, SetExpect
+from daemon.cluster.orchestrate import Decision, ServiceView
+from daemon.cluster.state import ClusterState, Expect, PeerHeartbeat, PeerPong, SetExpect
 from daemon.events import EventBus
 from daemon.node.config import node_config_from_text
 
@@ -65,3 +68,46 @@ def test_expects_set_and_clear_the_instance_flag(
     set_flag(flag, not frozen_after)
     monitor._follow_flags(monitor.state.snapshot, {"svc1": None})  # type: ignore[dict-item]
     assert flag.exists() is (not frozen_after)
+
+
+# ------------------------------------------------------ no start where the state is unknown
+
+
+class _Group:
+    """Records the actions the monitor would carry out (the coroutines are not run)."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+
+    def create_task(self, coro: Any) -> None:
+        self.started.append(coro.cr_frame.f_locals["action"])
+        coro.close()
+
+
+def test_no_start_while_a_node_of_the_service_answers_without_its_state(tmp_path: Path) -> None:
+    """After a partition, n2 answers our beat before its own beat reaches us: it may run
+    svc1 now (it started it while cut off). The monitor starts svc1 only once n2's state
+    has come; a service that cannot run on n2 starts meanwhile."""
+    monitor = _monitor(tmp_path)
+    state = monitor.state
+
+    def beat(gen: int, at: float) -> None:
+        msg = HeartbeatMsg(node="n2", cluster="c", boot="b", gen=gen, sent_at=0.0, kind="full")
+        state.apply(PeerHeartbeat(msg, at), at)
+
+    def start(service: str, nodes: tuple[str, ...]) -> list[str]:
+        state._publish()
+        group = _Group()
+        view = ServiceView(service, nodes)
+        monitor._apply(None, group, state.snapshot, service, None, view, None,  # type: ignore[arg-type]
+                       Decision("start", "test"), 10.0)  # fmt: skip
+        monitor._busy.discard(service)
+        return group.started
+
+    beat(1, 1.0)
+    assert state.expire(5.0)  # cut off: dead here
+    state.apply(PeerPong(PongMsg(node="n2", boot="b", sees=["n1", "n2"]), 8.0), 8.0)
+    assert start("svc1", ("n1", "n2")) == []
+    assert start("svc2", ("n1",)) == ["start"]
+    beat(2, 8.5)  # its state: svc1 is not there
+    assert start("svc1", ("n1", "n2")) == ["start"]

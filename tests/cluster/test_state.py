@@ -341,6 +341,52 @@ def test_a_pong_is_the_peer_alive_with_its_facts_for_the_boot_we_hold() -> None:
     assert not state.apply(PeerPong(pong.model_copy(update={"boot": "b2"}), 6.0), 6.0)
 
 
+def test_a_peer_back_from_a_silence_by_its_answers_is_unknown_until_its_state_comes() -> None:
+    """After a partition, the first sign of a peer may be its answer to our beat: it lives,
+    but what it runs now (it may have started what we stopped) is not in a pong. Until its
+    next beat, a full one that we ask for, its instances are unknown here (``unheard``:
+    no start of a service that may run there)."""
+    state = _state()
+    state.apply(PeerHeartbeat(_full(1, instances={"a": DOWN}), 1.0), 1.0)
+    state._publish()
+    assert not state.snapshot.unheard()
+    assert state.expire(4.5)  # partitioned: dead to us, "a" is started there meanwhile
+    pong = PongMsg(node="n2", boot="b1", sees=["n1", "n2"])
+    assert state.apply(PeerPong(pong, 8.0), 8.0)
+    state._publish()
+    snap = state.snapshot
+    assert snap.nodes["n2"].alive and snap.nodes["n2"].alive_since == 8.0
+    assert snap.unheard() == {"n2"} and "n2" in snap.full_wanted
+    assert state.apply(PeerPong(pong, 9.0), 9.0)  # still unknown: answers carry no state
+    state._publish()
+    assert state.snapshot.unheard() == {"n2"}
+    assert state.apply(PeerHeartbeat(_full(5, instances={"a": UP}), 9.5), 9.5)
+    state._publish()
+    snap = state.snapshot
+    assert not snap.unheard() and not snap.full_wanted
+    assert snap.instances("a") == {"n2": UP}
+
+
+async def test_a_node_a_live_peer_hears_and_we_do_not_is_unheard() -> None:
+    """Cut off from us but heard by n3 (witnessed), or already dead to us when n3 hears it
+    again: either way we do not know what n1 runs."""
+    state = ClusterState("n2", ["n1", "n3"], hb_timeout=3.0, events=EventBus(), clock=0.0)
+    state.apply(PeerHeartbeat(_from("n1", 1, sees=["n1", "n2", "n3"]), 0.0), 0.0)
+    state.apply(PeerHeartbeat(_from("n3", 1, sees=["n1", "n2", "n3"]), 0.0), 0.0)
+    state._publish()
+    assert not state.snapshot.unheard()
+    state.apply(PeerHeartbeat(_from("n3", 2, sees=["n2", "n3"]), 3.5), 3.5)
+    assert state.expire(3.6)  # nobody hears n1: dead, and known to be
+    state._publish()
+    assert not state.snapshot.unheard()
+    state.apply(PeerHeartbeat(_from("n3", 3, sees=["n1", "n2", "n3"]), 4.0), 4.0)
+    state._publish()
+    assert state.snapshot.unheard() == {"n1"}
+    state.apply(PeerHeartbeat(_from("n1", 2, sees=["n1", "n2", "n3"]), 4.5), 4.5)
+    state._publish()
+    assert not state.snapshot.unheard()
+
+
 def test_between_two_nodes_one_beat_a_period_goes_while_nothing_changes() -> None:
     """n1 beats n3 every period; n3 (it sorts after n1) answers with its state and sends n1
     a beat only when something changed (or n1 stops beating it)."""
